@@ -1,0 +1,189 @@
+"""What each command-line command does; `__main__` only parses and routes here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import backbones, batching, data, runs
+from .config import DataConfig, TrainConfig
+from .metrics import classification_metrics
+from .samples import SAMPLES
+from .train import true_labels
+
+USER_ERRORS = (data.DataError, backbones.BackboneError, FileNotFoundError)
+HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece")
+
+
+def emit_json(payload: dict) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _source(path: str | None) -> Path:
+    source = Path(path) if path else SAMPLES["sentiment"]
+    if not source.is_file():
+        raise FileNotFoundError(f"There is no file '{path}'.")
+    return source
+
+
+def prepare_for_training(args, data_config: DataConfig, config: TrainConfig) -> data.PreparedData:
+    """Read and check the data; errors stop here, before any run folder exists."""
+    problems = config.problems()
+    if problems:
+        raise data.DataError(" ".join(problems))
+    tokenizer = backbones.load_tokenizer(config.model)
+    source = _source(args.data)
+    prepared = data.prepare(
+        source,
+        text_column=data_config.text_column,
+        label_column=data_config.label_column,
+        problem_type=config.problem_type,
+        label_delimiter=data_config.label_delimiter,
+        validation_source=_source(args.validation) if args.validation else None,
+        validation_fraction=data_config.validation_fraction,
+        seed=config.seed,
+        max_rows=data_config.max_rows,
+        max_length=config.max_length,
+        token_counter=batching.token_counter(tokenizer),
+    )
+    for finding in prepared.report.findings:
+        if finding.severity == "warning":
+            print(f"warning: {finding.message}", file=sys.stderr)
+    if not prepared.report.ok:
+        raise data.DataError(" ".join(f.message for f in prepared.report.errors))
+    return prepared
+
+
+class ProgressBar:
+    """Step events drawn as a tqdm bar on stderr, evaluations as one line each."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, event: dict) -> None:
+        from tqdm import tqdm
+
+        if event["event"] == "start":
+            self.bar = tqdm(total=event["total_steps"], unit="step", file=sys.stderr)
+        elif event["event"] == "step" and self.bar is not None:
+            self.bar.update(event["step"] - self.bar.n)
+            self.bar.set_postfix(
+                loss=f"{event['loss']:.4f}", sps=f"{event['samples_per_second']:.0f}"
+            )
+        elif event["event"] == "evaluation" and self.bar is not None:
+            scores = ", ".join(_headline(event["metrics"]))
+            self.bar.write(f"epoch {event['epoch']}: {scores}")
+        elif event["event"] == "end" and self.bar is not None:
+            self.bar.close()
+
+
+def _headline(metrics: dict) -> list[str]:
+    return [f"{key} {metrics[key]:.4f}" for key in HEADLINE if metrics.get(key) is not None]
+
+
+def command_train(args: argparse.Namespace, data_config: DataConfig, config: TrainConfig) -> int:
+    from .training_run import cancel_on_sigterm, run_training
+
+    prepared = prepare_for_training(args, data_config, config)
+    run_dir = (
+        Path(args.run_dir) if args.run_dir else runs.create_run(args.output_dir, args.run_name)
+    )
+    cancel = cancel_on_sigterm()
+    run = run_training(
+        prepared,
+        data_config,
+        config,
+        run_dir,
+        source=str(_source(args.data)),
+        on_event=None if args.json else ProgressBar(),
+        should_stop=cancel.is_set,
+    )
+    metrics = run.metrics
+    if args.json:
+        emit_json({"run": display_path(run.path), "state": run.state, "metrics": metrics})
+    else:
+        print("validation: " + ", ".join(_headline(metrics)))
+        print(f"state: {run.state}")
+        print(display_path(run.path))
+    return 0 if run.state in ("completed", "cancelled") else 1
+
+
+def _predictor(args):
+    from .predict import Predictor
+
+    return Predictor.from_run(runs.load_run(args.run, args.output_dir))
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    predictor = _predictor(args)
+    if args.text:
+        texts = args.text
+    else:
+        frame, _ = data.read_table(_source(args.data))
+        column = args.text_column or data.guess_columns(frame)[0]
+        if column not in frame.columns:
+            raise data.DataError(f"No text column '{column}'; columns: {', '.join(frame.columns)}.")
+        texts = frame[column].fillna("").astype(str).tolist()
+    predictions = predictor.predict(texts)
+    if args.json:
+        emit_json({"predictions": [vars(p) for p in predictions]})
+        return 0
+    for prediction in predictions:
+        best = max(prediction.probabilities.items(), key=lambda item: item[1])
+        print(f"{';'.join(prediction.labels) or '(none)'}\t{best[1]:.3f}\t{prediction.text[:80]}")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    predictor = _predictor(args)
+    labelled = data.labelled_for_evaluation(
+        _source(args.data),
+        predictor.label_names,
+        predictor.problem_type,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    probabilities = predictor.predict_proba(labelled.texts)
+    metrics = classification_metrics(
+        true_labels(labelled),
+        probabilities,
+        predictor.label_names,
+        predictor.problem_type,
+        predictor.threshold,
+    )
+    if args.json:
+        emit_json(metrics)
+    else:
+        print(f"{len(labelled)} rows: " + ", ".join(_headline(metrics)))
+    return 0
+
+
+def command_runs(args: argparse.Namespace) -> int:
+    listed = runs.list_runs(args.output_dir)
+    rows = [
+        {
+            "run": r.run_id,
+            "state": r.state,
+            "accuracy": r.metrics.get("accuracy"),
+            "macro_f1": r.metrics.get("macro_f1"),
+        }
+        for r in listed
+    ]
+    if args.json:
+        emit_json({"runs": rows})
+        return 0
+    if not rows:
+        print(f"No runs in {args.output_dir}/ yet: python -m bertviz_lib train")
+    for row in rows:
+        score = "" if row["accuracy"] is None else f"accuracy {row['accuracy']:.4f}"
+        print(f"{row['run']}\t{row['state']}\t{score}")
+    return 0

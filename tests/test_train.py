@@ -1,0 +1,181 @@
+"""Training on a tiny random BERT: the heads learn, the run folder follows its contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bertviz_lib import runs
+from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.data import DataReport, LabelledData, PreparedData
+from bertviz_lib.predict import Predictor
+from bertviz_lib.train import FAULT_VARIABLE, fit
+from bertviz_lib.training_run import run_training
+
+GOOD = ["good", "great", "lovely", "superb", "excellent", "wonderful"]
+BAD = ["bad", "awful", "terrible", "poor", "horrible", "dreadful"]
+MEDIA = ["film", "book", "show", "song"]
+TRAVEL = ["hotel", "room", "flight", "beach"]
+
+
+def toy(problem_type: str = "single_label", rows: int = 96, seed: int = 0) -> LabelledData:
+    """Texts whose labels are decided by single words: learnable by a tiny model in a few epochs.
+
+    Single-label rows are positive or negative by their adjective; multi-label rows name one or two
+    things, and each thing's topic (media, travel) is a label.
+    """
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(rows):
+        positive = i % 2 == 0
+        word = rng.choice(GOOD if positive else BAD)
+        if problem_type == "multi_label":
+            topics = [("media",), ("travel",), ("media", "travel")][i % 3]
+            things = [rng.choice(MEDIA if t == "media" else TRAVEL) for t in topics]
+            texts.append(
+                f"the {' and the '.join(things)} {'were' if len(things) > 1 else 'was'} {word}"
+            )
+            labels.append(topics)
+        else:
+            texts.append(f"the {rng.choice(MEDIA + TRAVEL)} was {word}")
+            labels.append(("positive",) if positive else ("negative",))
+    names = sorted({name for row in labels for name in row})
+    return LabelledData(texts, labels, names, problem_type)
+
+
+def prepared(problem_type: str = "single_label", rows: int = 96) -> PreparedData:
+    data = toy(problem_type, rows)
+    cut = int(rows * 0.75)
+    return PreparedData(
+        data.subset(range(cut)), data.subset(range(cut, rows)), DataReport(), "text", "label"
+    )
+
+
+def tiny_config(model_dir: str, **overrides) -> TrainConfig:
+    settings = dict(model=model_dir, epochs=6, batch_size=8, learning_rate=3e-3, seed=0)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def test_loss_falls_on_a_learnable_set(tiny_model_dir):
+    events = []
+    data = prepared()
+    result = fit(data.train, data.validation, tiny_config(tiny_model_dir), events.append)
+    losses = [e["loss"] for e in events if e["event"] == "step"]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    assert result.best.metrics["accuracy"] >= 0.9
+    assert result.stopped == "finished"
+
+
+@pytest.mark.parametrize("problem_type", ["single_label", "binary", "multi_label"])
+def test_each_head_trains_saves_loads_and_predicts(tiny_model_dir, tmp_path, problem_type):
+    data = prepared(problem_type)
+    run_dir = runs.create_run(tmp_path, f"toy-{problem_type}")
+    config = tiny_config(tiny_model_dir, problem_type=problem_type)
+    run = run_training(data, DataConfig(), config, run_dir)
+
+    assert run.state == "completed" and run.loadable
+    for name in ("config.json", "status.json", "metrics.jsonl", "predictions.csv", "README.md"):
+        assert (run.path / name).is_file(), name
+    assert (run.model_dir / "model.safetensors").is_file()
+    assert json.loads((run.path / "config.json").read_text())["problem_type"] == problem_type
+    kinds = {event["event"] for event in run.events()}
+    assert {"start", "step", "evaluation", "end"} <= kinds
+
+    predictor = Predictor.from_run(run)
+    assert predictor.label_names == data.train.label_names
+    probabilities = predictor.predict_proba(data.validation.texts)
+    assert probabilities.shape == (len(data.validation), len(data.train.label_names))
+    if problem_type != "multi_label":
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    key = "micro_f1" if problem_type == "multi_label" else "accuracy"
+    assert run.metrics[key] >= 0.8
+    predicted = predictor.predict(["the film and the hotel were excellent"])[0]
+    expected = ["media", "travel"] if problem_type == "multi_label" else ["positive"]
+    assert predicted.labels == expected
+
+
+def test_saved_run_loads_in_a_plain_transformers_pipeline(tiny_model_dir, tmp_path):
+    from transformers import pipeline
+
+    data = prepared()
+    run = run_training(data, DataConfig(), tiny_config(tiny_model_dir), runs.create_run(tmp_path))
+    classifier = pipeline("text-classification", model=str(run.model_dir), device="cpu")
+    texts = data.validation.texts
+    ours = [p.labels[0] for p in Predictor.from_run(run).predict(texts)]
+    theirs = [item["label"] for item in classifier(texts)]
+    assert theirs == ours
+
+
+def test_cancel_leaves_cancelled(tiny_model_dir, tmp_path):
+    calls = {"n": 0}
+
+    def stop_after_first_epoch() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 12  # 72 rows / batch 8 = 9 steps an epoch
+
+    run = run_training(
+        prepared(),
+        DataConfig(),
+        tiny_config(tiny_model_dir),
+        runs.create_run(tmp_path),
+        should_stop=stop_after_first_epoch,
+    )
+    assert run.state == "cancelled"
+    assert "best checkpoint was kept" in run.status["message"]
+    assert run.loadable  # the epoch-1 checkpoint was evaluated and kept
+
+
+def test_cancel_before_any_evaluation_keeps_no_model(tiny_model_dir, tmp_path):
+    run = run_training(
+        prepared(),
+        DataConfig(),
+        tiny_config(tiny_model_dir),
+        runs.create_run(tmp_path),
+        should_stop=lambda: True,
+    )
+    assert run.state == "cancelled"
+    assert not run.model_dir.exists() and not run.loadable
+
+
+@pytest.mark.parametrize("where", ["step:3", "save"])
+def test_an_injected_fault_leaves_failed_never_completed(
+    tiny_model_dir, tmp_path, monkeypatch, where
+):
+    monkeypatch.setenv(FAULT_VARIABLE, where)
+    run_dir = runs.create_run(tmp_path)
+    with pytest.raises(RuntimeError, match="Injected fault"):
+        run_training(prepared(), DataConfig(), tiny_config(tiny_model_dir), run_dir)
+    run = runs.load_run(run_dir)
+    assert run.state == "failed"
+    assert "Injected fault" in run.status["error"]
+    assert not run.loadable and not run.model_dir.exists()
+
+
+def test_early_stopping_keeps_the_best_checkpoint(tiny_model_dir):
+    data = prepared()
+    config = tiny_config(tiny_model_dir, epochs=30, patience=2, metric_for_best="accuracy")
+    events = []
+    result = fit(data.train, data.validation, config, events.append)
+    evaluations = [e for e in events if e["event"] == "evaluation"]
+    assert result.stopped == "early_stopping"
+    assert len(evaluations) < 30
+    accuracies = [e["metrics"]["accuracy"] for e in evaluations]
+    assert result.best.score == max(accuracies)
+    assert result.best.epoch == 1 + int(np.argmax(accuracies))  # the first epoch that reached it
+    assert len(evaluations) == result.best.epoch + 2  # two evaluations without improvement
+
+
+def test_class_weights_and_frozen_layers_train(tiny_model_dir):
+    data = prepared()
+    config = tiny_config(tiny_model_dir, class_weights="auto", freeze_layers=1, epochs=2)
+    events = []
+    fit(data.train, data.validation, config, events.append)
+    start = next(e for e in events if e["event"] == "start")
+    head_only = tiny_config(tiny_model_dir, head_only=True, epochs=1)
+    events_head = []
+    fit(data.train, data.validation, head_only, events_head.append)
+    frozen = next(e for e in events_head if e["event"] == "start")
+    assert frozen["trainable_parameters"] == 32 * 2 + 2  # the classifier's weight and bias
+    assert frozen["trainable_parameters"] < start["trainable_parameters"]

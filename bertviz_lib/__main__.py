@@ -85,8 +85,11 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from transformers.utils import logging
+
     from . import commands
 
+    logging.disable_progress_bar()  # "Loading weights" bars would drown the training bar
     try:
         args = build_parser().parse_args(argv)
         handler = getattr(commands, f"command_{args.command}")

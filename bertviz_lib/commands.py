@@ -73,7 +73,9 @@ class ProgressBar:
         from tqdm import tqdm
 
         if event["event"] == "start":
-            self.bar = tqdm(total=event["total_steps"], unit="step", file=sys.stderr)
+            self.bar = tqdm(
+                total=event["total_steps"], unit="step", file=sys.stderr, mininterval=1.0
+            )
         elif event["event"] == "step" and self.bar is not None:
             self.bar.update(event["step"] - self.bar.n)
             self.bar.set_postfix(

@@ -798,18 +798,29 @@ def _sampled(rows: list[Row], max_rows: int | None, seed: int, report: DataRepor
     """A seeded sample keeps the run repeatable; file order is kept so previews still make sense."""
     if max_rows is None or len(rows) <= max_rows:
         return rows
-    keep = np.sort(
-        np.random.default_rng(seed).choice(len(rows), size=max(max_rows, 0), replace=False)
-    )
+    keep = np.sort(_sample_indices(rows, max(max_rows, 1), seed))
     report.add(
         "warning",
         "too_many_rows",
         f"The file has {len(rows)} usable rows, more than the limit of {max_rows}; a random "
-        f"sample of {max_rows} (seed {seed}) is used and the other {len(rows) - max_rows} are "
-        "left out.",
+        f"sample of {max_rows} (seed {seed}, keeping the label proportions) is used and the "
+        f"other {len(rows) - max_rows} are left out.",
         count=len(rows) - max_rows,
     )
     return [rows[i] for i in keep]
+
+
+def _sample_indices(rows: list[Row], size: int, seed: int) -> np.ndarray:
+    """Stratified by each row's rarest label when every label has two rows, else plain random."""
+    counts = Counter(label for _, labels in rows for label in labels)
+    strata = [min(labels, key=lambda label: (counts[label], label)) for _, labels in rows]
+    stratum_sizes = Counter(strata)
+    if min(stratum_sizes.values()) >= 2 and len(stratum_sizes) <= min(size, len(rows) - size):
+        kept, _ = train_test_split(
+            np.arange(len(rows)), train_size=size, random_state=seed, stratify=strata
+        )
+        return kept
+    return np.random.default_rng(seed).choice(len(rows), size=size, replace=False)
 
 
 # Labels ------------------------------------------------------------------------------------------

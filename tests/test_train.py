@@ -54,7 +54,11 @@ def prepared(problem_type: str = "single_label", rows: int = 96) -> PreparedData
 
 
 def tiny_config(model_dir: str, **overrides) -> TrainConfig:
-    settings = dict(model=model_dir, epochs=6, batch_size=8, learning_rate=3e-3, seed=0)
+    # Without dropout and with ten epochs the tiny random model learns the toy set for every seed
+    # tried (0-5); with dropout and six epochs one seed in six stayed at chance.
+    settings = dict(
+        model=model_dir, epochs=10, batch_size=8, learning_rate=3e-3, seed=0, dropout=0.0
+    )
     return TrainConfig(**{**settings, **overrides})
 
 

@@ -1,0 +1,151 @@
+"""The command line: train, predict, evaluate and runs on a tiny model; one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bertviz_lib.__main__ import main
+from tests.test_train import toy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def toy_csv(tmp_path) -> Path:
+    data = toy(rows=80)
+    lines = ["review,sentiment"] + [
+        f"{t},{lab[0]}" for t, lab in zip(data.texts, data.labels, strict=True)
+    ]
+    path = tmp_path / "toy.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def trained(tmp_path, toy_csv, tiny_model_dir, capsys):
+    models = tmp_path / "models"
+    settings = "--epochs 10 --lr 3e-3 --dropout 0 --batch-size 8 --seed 0 --run-name toy --json"
+    arguments = ["train", "--data", str(toy_csv), "--model", tiny_model_dir, *settings.split()]
+    code = main(["--output-dir", str(models), *arguments])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    return models, result
+
+
+def test_train_prints_metrics_and_the_run_folder(trained):
+    models, result = trained
+    assert result["state"] == "completed"
+    assert result["metrics"]["accuracy"] >= 0.8
+    assert Path(result["run"]).parent.resolve() == models.resolve()
+
+
+def test_predict_evaluate_and_runs_read_the_trained_run(trained, toy_csv, capsys):
+    models, result = trained
+    run = Path(result["run"]).name
+    assert (
+        main(
+            [
+                "--output-dir",
+                str(models),
+                "predict",
+                "--run",
+                run,
+                "--text",
+                "the hotel was superb",
+                "--text",
+                "the book was awful",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert [p["labels"] for p in predictions] == [["positive"], ["negative"]]
+
+    assert (
+        main(
+            [
+                "--output-dir",
+                str(models),
+                "evaluate",
+                "--run",
+                run,
+                "--data",
+                str(toy_csv),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] == 80 and metrics["accuracy"] >= 0.8
+
+    assert main(["--output-dir", str(models), "runs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["runs"]
+    assert [(r["run"], r["state"]) for r in listed] == [(run, "completed")]
+
+
+def test_evaluate_refuses_labels_the_model_never_learned(trained, tmp_path, capsys):
+    models, result = trained
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\nthe film was fine,neutral\nthe film was good,positive\n")
+    code = main(
+        [
+            "--output-dir",
+            str(models),
+            "evaluate",
+            "--run",
+            Path(result["run"]).name,
+            "--data",
+            str(other),
+        ]
+    )
+    assert code == 2
+    assert "'neutral'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["train", "--data", "no/such/file.csv"], "There is no file"),
+        (["train", "--epochs", "0"], "epochs must be at least 1"),
+        (["train", "--label-column", "nope"], "There is no column named 'nope'"),
+        (["train", "--model", "../not-a-folder"], "does not exist"),
+        (["predict", "--run", "../../etc", "--text", "x"], "not a valid run id"),
+        (["predict", "--run", "nothing-here", "--text", "x"], "There is no run"),
+        (["train", "--problem-type", "nonsense"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(arguments, message, tmp_path, capsys):
+    code = main(["--output-dir", str(tmp_path / "models"), *arguments])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_single_class_file_is_refused_before_any_run_folder_exists(tmp_path, capsys):
+    data = tmp_path / "one.csv"
+    data.write_text("text,label\n" + "".join(f"text number {i},yes\n" for i in range(10)))
+    code = main(["--output-dir", str(tmp_path / "models"), "train", "--data", str(data)])
+    assert code == 2
+    assert "at least two different labels" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
+
+
+def test_the_module_entry_point_gives_no_traceback(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bertviz_lib", "train", "--data", str(tmp_path / "missing.csv")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().startswith("error: There is no file")
+    assert "Traceback" not in completed.stderr

@@ -23,7 +23,7 @@ FINISHED = ("completed", "failed", "cancelled", "interrupted")
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-DEFAULT_ROOT = Path("models")
+DEFAULT_ROOT = Path(os.environ.get("BERTVIZ_MODELS_DIR", "models"))
 
 
 class RunError(ValueError):

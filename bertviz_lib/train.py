@@ -19,7 +19,7 @@ import torch
 from . import backbones, batching, heads
 from .config import LOWER_IS_BETTER, TrainConfig
 from .data import LabelledData
-from .devices import autocast, resolve_device, use_all_cores
+from .devices import autocast, describe, resolve_device, use_all_cores
 from .metrics import classification_metrics, prediction_ids
 from .predict import predict_probabilities
 
@@ -141,6 +141,83 @@ def inject_fault(where: str) -> None:
         raise RuntimeError(f"Injected fault ({FAULT_VARIABLE}={where}).")
 
 
+@dataclass
+class Setup:
+    """Everything the loop needs, built once before the first step."""
+
+    device: torch.device
+    tokenizer: object
+    model: torch.nn.Module
+    pad_id: int
+    train_ids: list[list[int]]
+    validation_ids: list[list[int]]
+    targets: torch.Tensor
+    loss_fn: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    steps_per_epoch: int
+    total_steps: int
+
+
+def set_up(train_data: LabelledData, validation_data: LabelledData, config: TrainConfig) -> Setup:
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    if device.type == "cpu":
+        use_all_cores()
+    tokenizer = backbones.load_tokenizer(config.model)
+    model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
+    train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
+    weights = None
+    if config.class_weights == "auto":
+        arrays = _label_arrays(train_data)
+        weights = heads.class_weights(train_data.problem_type, *arrays, len(train_data.label_names))
+        weights = weights.to(device)
+    optimizer = make_optimizer(model, config, device)
+    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    return Setup(
+        device=device,
+        tokenizer=tokenizer,
+        model=model,
+        pad_id=tokenizer.pad_token_id or 0,
+        train_ids=train_ids,
+        validation_ids=batching.tokenize(tokenizer, validation_data.texts, config.max_length),
+        targets=training_targets(train_data),
+        loss_fn=heads.loss_function(train_data.problem_type, weights),
+        optimizer=optimizer,
+        scheduler=warmup_then_linear(
+            optimizer, int(config.warmup_ratio * total_steps), total_steps
+        ),
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+    )
+
+
+def train_step(s: Setup, rows: list[int], batch: dict, config: TrainConfig) -> torch.Tensor:
+    """One optimisation step; the loss stays on the device so that no step waits for the host."""
+    batch = {k: v.to(s.device, non_blocking=True) for k, v in batch.items()}
+    with autocast(s.device):
+        logits = s.model(**batch).logits
+    loss = s.loss_fn(logits.float(), s.targets[rows].to(s.device, non_blocking=True))
+    loss.backward()
+    if config.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(s.model.parameters(), config.max_grad_norm)
+    s.optimizer.step()
+    s.scheduler.step()
+    s.optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def evaluate(s: Setup, data: LabelledData, config: TrainConfig) -> tuple[dict, np.ndarray]:
+    probabilities = predict_probabilities(
+        s.model, s.validation_ids, s.pad_id, data.problem_type, s.device
+    )
+    scores = classification_metrics(
+        true_labels(data), probabilities, data.label_names, data.problem_type, config.threshold
+    )
+    return scores, probabilities
+
+
 def fit(
     train_data: LabelledData,
     validation_data: LabelledData,
@@ -148,97 +225,40 @@ def fit(
     on_event: EventSink | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Fine-tune and keep the best checkpoint by the validation metric."""
+    """Fine-tune, evaluate after every epoch and keep the best checkpoint by `metric_for_best`."""
     emit = on_event or (lambda event: None)
     stop_requested = should_stop or (lambda: False)
-    torch.manual_seed(config.seed)
+    s = set_up(train_data, validation_data, config)
     rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
-    if device.type == "cpu":
-        use_all_cores()
-    problem_type, labels = train_data.problem_type, train_data.label_names
-    tokenizer = backbones.load_tokenizer(config.model)
-    model = build_model(config, labels, problem_type).to(device)
-    pad_id = tokenizer.pad_token_id or 0
-    train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
-    validation_ids = batching.tokenize(tokenizer, validation_data.texts, config.max_length)
-    lengths = [len(x) for x in train_ids]
-    targets = training_targets(train_data)
-    weights = None
-    if config.class_weights == "auto":
-        weights = heads.class_weights(problem_type, *_label_arrays(train_data), len(labels))
-        weights = weights.to(device)
-    loss_fn = heads.loss_function(problem_type, weights)
-    optimizer = make_optimizer(model, config, device)
-    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = warmup_then_linear(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    log_every = max(1, steps_per_epoch // 25)
-    metric_name = best_metric_name(config, problem_type)
+    lengths = [len(x) for x in s.train_ids]
+    log_every = max(1, s.steps_per_epoch // 25)
+    metric_name = best_metric_name(config, train_data.problem_type)
     best, stale_evaluations, stopped, step, seen = Checkpoint(), 0, "finished", 0, 0
-    emit(
-        {
-            "event": "start",
-            "device": str(device),
-            "total_steps": total_steps,
-            "train_rows": len(train_ids),
-            "validation_rows": len(validation_ids),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        }
-    )
+    emit(start_event(s, len(validation_data)))
     started = time.perf_counter()
-    model.train()
-    for epoch in range(config.epochs):
-        for rows, batch in batching.iterate(
-            train_ids, batching.training_batches(lengths, config.batch_size, rng), pad_id
-        ):
+    s.model.train()
+    for epoch in range(1, config.epochs + 1):
+        batches = batching.training_batches(lengths, config.batch_size, rng)
+        for rows, batch in batching.iterate(s.train_ids, batches, s.pad_id):
             if stop_requested():
                 stopped = "cancelled"
                 break
             inject_fault(f"step:{step}")
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with autocast(device):
-                logits = model(**batch).logits
-            loss = loss_fn(logits.float(), targets[rows].to(device, non_blocking=True))
-            loss.backward()
-            if config.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = train_step(s, rows, batch, config)
             step, seen = step + 1, seen + len(rows)
-            if step % log_every == 0 or step == total_steps:
+            if step % log_every == 0 or step == s.total_steps:
                 loss_value = loss.item()  # the only host synchronisation, every log_every steps
-                elapsed = time.perf_counter() - started
-                emit(
-                    {
-                        "event": "step",
-                        "step": step,
-                        "total_steps": total_steps,
-                        "epoch": step / steps_per_epoch,
-                        "loss": loss_value,
-                        "learning_rate": scheduler.get_last_lr()[0],
-                        "samples_per_second": seen / elapsed,
-                        "eta_seconds": elapsed / step * (total_steps - step),
-                    }
-                )
+                emit(step_event(s, step, seen, loss_value, time.perf_counter() - started))
                 if not math.isfinite(loss_value):
                     stopped = "diverged"
                     break
         if stopped != "finished":
             break
-        probabilities = predict_probabilities(model, validation_ids, pad_id, problem_type, device)
-        scores = classification_metrics(
-            true_labels(validation_data),
-            probabilities,
-            labels,
-            problem_type,
-            threshold=config.threshold,
-        )
-        emit({"event": "evaluation", "step": step, "epoch": epoch + 1, "metrics": scores})
+        scores, probabilities = evaluate(s, validation_data, config)
+        emit({"event": "evaluation", "step": step, "epoch": epoch, "metrics": scores})
         score = scores.get(metric_name)
         if best.state is None or _improves(score, best.score, metric_name):
-            best = Checkpoint(score, step, epoch + 1, scores, _cpu_copy(model), probabilities)
+            best = Checkpoint(score, step, epoch, scores, _cpu_copy(s.model), probabilities)
             stale_evaluations = 0
         else:
             stale_evaluations += 1
@@ -247,20 +267,26 @@ def fit(
             break
     seconds = time.perf_counter() - started
     if best.state is not None:
-        model.load_state_dict(best.state)
-    emit(
-        {
-            "event": "end",
-            "stopped": stopped,
-            "steps": step,
-            "seconds": seconds,
-            "best_step": best.step,
-            "best_epoch": best.epoch,
-            "best_metric": metric_name,
-            "best_score": best.score,
-        }
-    )
-    return TrainResult(model, tokenizer, best, stopped, step, seconds, seen / max(seconds, 1e-9))
+        s.model.load_state_dict(best.state)
+    emit({"event": "end", "stopped": stopped, "steps": step, "seconds": seconds,
+          "best_step": best.step, "best_epoch": best.epoch, "best_metric": metric_name,
+          "best_score": best.score})  # fmt: skip
+    rate = seen / max(seconds, 1e-9)
+    return TrainResult(s.model, s.tokenizer, best, stopped, step, seconds, rate)
+
+
+def start_event(s: Setup, validation_rows: int) -> dict:
+    trainable = sum(p.numel() for p in s.model.parameters() if p.requires_grad)
+    return {"event": "start", "device": describe(s.device), "total_steps": s.total_steps,
+            "train_rows": len(s.train_ids), "validation_rows": validation_rows,
+            "trainable_parameters": trainable}  # fmt: skip
+
+
+def step_event(s: Setup, step: int, seen: int, loss: float, elapsed: float) -> dict:
+    return {"event": "step", "step": step, "total_steps": s.total_steps,
+            "epoch": step / s.steps_per_epoch, "loss": loss,
+            "learning_rate": s.scheduler.get_last_lr()[0], "samples_per_second": seen / elapsed,
+            "eta_seconds": elapsed / step * (s.total_steps - step)}  # fmt: skip
 
 
 def _label_arrays(data: LabelledData):

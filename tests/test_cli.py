@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from bertviz_lib import runs
 from bertviz_lib.__main__ import main
 from tests.test_train import toy
 
@@ -149,3 +152,30 @@ def test_the_module_entry_point_gives_no_traceback(tmp_path):
     assert completed.returncode == 2
     assert completed.stderr.strip().startswith("error: There is no file")
     assert "Traceback" not in completed.stderr
+
+
+def test_sigterm_cancels_training_at_the_next_step(tmp_path, toy_csv, tiny_model_dir):
+    models = tmp_path / "models"
+    command = [sys.executable, "-m", "bertviz_lib", "--output-dir", str(models), "train",
+               "--data", str(toy_csv), "--model", tiny_model_dir, "--epochs", "500",
+               "--batch-size", "8", "--json"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            listed = runs.list_runs(models)
+            if listed and any(e["event"] == "evaluation" for e in listed[0].events()):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("training never reached its first evaluation")
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    result = json.loads(out)
+    assert result["state"] == "cancelled"
+    run = runs.load_run(result["run"])
+    assert run.loadable  # the checkpoint of the first evaluation was kept
+    assert run.events()[-1]["stopped"] == "cancelled"

@@ -26,24 +26,23 @@ def test_running_with_a_live_heartbeat_stays_running(tmp_path):
     assert runs.Run(writer.path).state == "running"
 
 
-def test_running_with_a_stale_heartbeat_reads_interrupted(tmp_path):
+def running_run_with(tmp_path, **fields) -> runs.Run:
+    """A `running` run whose status.json is then edited, as a dead process would leave it."""
     writer = runs.RunWriter(runs.create_run(tmp_path))
     writer.set_status("running")
     status_file = writer.path / "status.json"
-    status = json.loads(status_file.read_text())
-    status["heartbeat"] = time.time() - runs.STALE_AFTER_SECONDS - 1
-    status_file.write_text(json.dumps(status))
-    assert runs.Run(writer.path).state == "interrupted"
+    status_file.write_text(json.dumps({**json.loads(status_file.read_text()), **fields}))
+    return runs.Run(writer.path)
+
+
+def test_running_with_a_stale_heartbeat_reads_interrupted(tmp_path):
+    stale = time.time() - runs.STALE_AFTER_SECONDS - 1
+    assert running_run_with(tmp_path, heartbeat=stale).state == "interrupted"
 
 
 def test_running_whose_process_is_gone_reads_interrupted(tmp_path):
-    writer = runs.RunWriter(runs.create_run(tmp_path))
-    writer.set_status("running")
-    status_file = writer.path / "status.json"
-    status = json.loads(status_file.read_text())
-    status["pid"] = 2**22 + 12345  # above the kernel's default pid_max: no such process
-    status_file.write_text(json.dumps(status))
-    assert runs.Run(writer.path).state == "interrupted"
+    no_such_pid = 2**22 + 12345  # above the kernel's default pid_max
+    assert running_run_with(tmp_path, pid=no_such_pid).state == "interrupted"
 
 
 def test_the_heartbeat_thread_refreshes_the_status(tmp_path, monkeypatch):

@@ -1,0 +1,32 @@
+"""Home: what the studio does, the device it found, and the latest runs."""
+
+import streamlit as st
+
+from bertviz_lib import runs
+from bertviz_lib.backbones import bundled_path
+from bertviz_lib.devices import describe, resolve_device
+
+st.title("BERTViz Studio")
+st.markdown(
+    "Fine-tune a small BERT on your own labelled text, then look at what it learned.  \n"
+    "**Data → Train → Metrics → Predict → Explain → Learn & Quiz**"
+)
+
+left, right = st.columns(2)
+left.metric("Device", describe(resolve_device("auto")))
+right.metric("Bundled model", "all-MiniLM-L6-v2 (6 layers, 22.7M parameters)")
+st.caption(f"Bundled weights: {bundled_path()}")
+
+st.subheader("Latest runs")
+latest = runs.list_runs()[:10]
+if not latest:
+    st.info("No runs yet. Train one from the command line: `python -m bertviz_lib train`.")
+else:
+    st.dataframe(
+        [
+            {"run": r.run_id, "state": r.state, "accuracy": r.metrics.get("accuracy"),
+             "macro F1": r.metrics.get("macro_f1")}
+            for r in latest
+        ],
+        hide_index=True,
+    )

@@ -95,7 +95,12 @@ def _headline(metrics: dict) -> list[str]:
 def command_train(args: argparse.Namespace, data_config: DataConfig, config: TrainConfig) -> int:
     from .training_run import cancel_on_sigterm, run_training
 
-    prepared = prepare_for_training(args, data_config, config)
+    try:
+        prepared = prepare_for_training(args, data_config, config)
+    except USER_ERRORS as error:
+        if args.run_dir:  # the app made this folder and waits on it: say why nothing will come
+            runs.RunWriter(args.run_dir).set_status("failed", error=str(error))
+        raise
     run_dir = (
         Path(args.run_dir) if args.run_dir else runs.create_run(args.output_dir, args.run_name)
     )

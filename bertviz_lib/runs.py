@@ -134,6 +134,19 @@ class Run:
                 continue
         return events
 
+    def predictions(self):
+        """Validation predictions of the kept checkpoint as a DataFrame (None before there are any).
+
+        Columns: text, true_label, predicted_label (several labels joined by ';'), confidence, and
+        one `p_<label>` probability column per label, in `config["label_names"]` order.
+        """
+        import pandas as pd
+
+        path = self.path / "predictions.csv"
+        if not path.is_file():
+            return None
+        return pd.read_csv(path, keep_default_na=False, dtype={"text": str, "true_label": str})
+
     @property
     def metrics(self) -> dict:
         """Validation metrics of the kept checkpoint (empty until the run has one)."""

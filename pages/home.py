@@ -24,8 +24,12 @@ if not latest:
 else:
     st.dataframe(
         [
-            {"run": r.run_id, "state": r.state, "accuracy": r.metrics.get("accuracy"),
-             "macro F1": r.metrics.get("macro_f1")}
+            {
+                "run": r.run_id,
+                "state": r.state,
+                "accuracy": r.metrics.get("accuracy"),
+                "macro F1": r.metrics.get("macro_f1"),
+            }
             for r in latest
         ],
         hide_index=True,

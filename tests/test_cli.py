@@ -179,3 +179,13 @@ def test_sigterm_cancels_training_at_the_next_step(tmp_path, toy_csv, tiny_model
     run = runs.load_run(result["run"])
     assert run.loadable  # the checkpoint of the first evaluation was kept
     assert run.events()[-1]["stopped"] == "cancelled"
+
+
+def test_bad_data_for_a_prepared_run_folder_marks_it_failed(tmp_path, capsys):
+    run_dir = runs.create_run(tmp_path / "models", "from-the-app")
+    data = tmp_path / "one.csv"
+    data.write_text("text,label\n" + "".join(f"text number {i},yes\n" for i in range(10)))
+    code = main(["train", "--data", str(data), "--run-dir", str(run_dir)])
+    assert code == 2
+    run = runs.load_run(run_dir)
+    assert run.state == "failed" and "two different labels" in run.status["error"]

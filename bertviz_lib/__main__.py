@@ -1,4 +1,4 @@
-"""Command line: `python -m bertviz_lib train | predict | evaluate | runs`.
+"""Command line: `python -m bertviz_lib train | predict | evaluate | runs | worker`.
 
 Every mistake a user can make (a missing file, a wrong column, a run that does not exist) ends
 with exit code 2 and one line `error: ...`; tracebacks are for bugs only.
@@ -81,6 +81,8 @@ def build_parser() -> Parser:
 
     listing = commands.add_parser("runs", help="List the runs and their state.")
     listing.add_argument("--json", action="store_true")
+
+    commands.add_parser("worker", help="Train the queued runs one at a time (the app starts it).")
     return parser
 
 

@@ -194,3 +194,10 @@ def command_runs(args: argparse.Namespace) -> int:
         score = "" if row["accuracy"] is None else f"accuracy {row['accuracy']:.4f}"
         print(f"{row['run']}\t{row['state']}\t{score}")
     return 0
+
+
+def command_worker(args: argparse.Namespace) -> int:
+    from .launcher import work
+
+    work(args.output_dir)
+    return 0

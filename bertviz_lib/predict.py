@@ -98,18 +98,19 @@ class Predictor:
             self.model, ids, pad_id, self.problem_type, self.device, batch_size, on_progress
         )
 
-    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
-        probabilities = self.predict_proba(texts, batch_size)
+    def predict_labels(self, probabilities: np.ndarray) -> list[list[str]]:
+        """Decided labels per row: the argmax, or every label over the threshold (multi-label)."""
         decided = prediction_ids(probabilities, self.problem_type, self.threshold)
         names = np.array(self.label_names)
-        results = []
-        for text, row, decision in zip(texts, probabilities, decided, strict=True):
-            labels = list(names[decision.astype(bool)]) if decision.ndim else [names[decision]]
-            results.append(
-                Prediction(
-                    text,
-                    [str(x) for x in labels],
-                    dict(zip(self.label_names, map(float, row), strict=True)),
-                )
+        if decided.ndim == 2:
+            return [[str(x) for x in names[row.astype(bool)]] for row in decided]
+        return [[str(names[i])] for i in decided]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
+        probabilities = self.predict_proba(texts, batch_size)
+        return [
+            Prediction(text, labels, dict(zip(self.label_names, map(float, row), strict=True)))
+            for text, labels, row in zip(
+                texts, self.predict_labels(probabilities), probabilities, strict=True
             )
-        return results
+        ]

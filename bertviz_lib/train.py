@@ -105,6 +105,21 @@ def freeze(model, config: TrainConfig) -> None:
         layer.requires_grad_(False)
 
 
+def start_at_base_rates(model, data: LabelledData) -> None:
+    """Set sigmoid heads' biases to each label's log-odds in the training data.
+
+    With many rare labels a zero bias starts every label at 50%, and the first epochs are spent
+    only learning that most labels are absent; starting at the base rates skips that.
+    """
+    targets = (
+        data.label_matrix() if data.problem_type == "multi_label" else data.label_ids()[:, None]
+    )
+    rates = np.clip(targets.mean(axis=0), 1e-4, 1 - 1e-4)
+    head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.bias.copy_(torch.as_tensor(np.log(rates / (1 - rates)), dtype=head.bias.dtype))
+
+
 def make_optimizer(model, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and normalisation weights, fused on CUDA."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -166,6 +181,8 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         use_all_cores()
     tokenizer = backbones.load_tokenizer(config.model)
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
+    if train_data.problem_type != "single_label":
+        start_at_base_rates(model, train_data)
     train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
     weights = None
     if config.class_weights == "auto":

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig, TrainConfig
@@ -183,3 +184,13 @@ def test_class_weights_and_frozen_layers_train(tiny_model_dir):
     frozen = next(e for e in events_head if e["event"] == "start")
     assert frozen["trainable_parameters"] == 32 * 2 + 2  # the classifier's weight and bias
     assert frozen["trainable_parameters"] < start["trainable_parameters"]
+
+
+def test_sigmoid_heads_start_at_the_base_rates(tiny_model_dir):
+    from bertviz_lib.train import set_up
+
+    data = prepared("multi_label")
+    setup = set_up(data.train, data.validation, tiny_config(tiny_model_dir))
+    rates = data.train.label_matrix().mean(axis=0)
+    start = torch.sigmoid(setup.model.classifier.bias.detach()).numpy()
+    assert np.allclose(start, rates, atol=1e-5)

@@ -1,0 +1,450 @@
+"""Plotly figures for the Data, Train, Metrics and Predict pages, one public function per figure.
+
+Every function takes plain data (dicts, lists, arrays, DataFrames) that the other library modules
+already produce (`metrics.classification_metrics`, the events of `train.fit`, `Run.predictions()`)
+and returns a `plotly.graph_objects.Figure`; nothing here reads files or imports streamlit, so the
+figures can be tested and reused by the CLI or a notebook. Label names from users only ever go into
+plotly as data (axis categories, trace names), which plotly escapes when it draws; no HTML is
+built here. Each class keeps the same colour on every chart, given by `class_colours`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+PALETTE = tuple(
+    dict.fromkeys(
+        px.colors.qualitative.Plotly + px.colors.qualitative.D3 + px.colors.qualitative.Alphabet
+    )
+)
+FALLBACK_COLOUR = "#888888"
+TEMPLATE = "plotly_white"
+HEIGHT = 400
+MARGIN = {"l": 60, "r": 20, "t": 60, "b": 50}
+LABEL_DELIMITER = ";"
+
+
+def class_colours(label_names: Sequence[str]) -> dict[str, str]:
+    """One colour per class by position, so a run's classes look the same on every chart and page.
+
+    The palette is fixed (plotly, then D3, then Alphabet: 46 colours) and wraps around beyond that.
+    """
+    return {str(name): PALETTE[i % len(PALETTE)] for i, name in enumerate(label_names)}
+
+
+def label_distribution(
+    counts: Mapping[str, int], colours: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Examples per class, in the order given, so imbalance is visible before training."""
+    names = [str(name) for name in counts]
+    values = [int(v) for v in counts.values()]
+    figure = go.Figure(
+        go.Bar(
+            x=names,
+            y=values,
+            text=values,
+            textposition="auto",
+            marker_color=_colours_for(names, colours),
+            hovertemplate="%{x}: %{y} examples<extra></extra>",
+        )
+    )
+    _style(figure, "Examples per class", "Class", "Examples")
+    figure.update_xaxes(type="category")
+    return figure
+
+
+def token_lengths(lengths: Sequence[int], max_length: int) -> go.Figure:
+    """Token counts with the model's limit marked, and how many texts lose their end to it."""
+    values = [int(n) for n in lengths]
+    truncated = sum(n > max_length for n in values)
+    share = truncated / len(values) if values else 0.0
+    figure = go.Figure(go.Histogram(x=values, name="texts", marker_color=PALETTE[0]))
+    figure.add_vline(
+        x=max_length,
+        line_dash="dash",
+        line_color="#444444",
+        annotation_text=(
+            f"{share:.1%} ({truncated} of {len(values)}) longer than {max_length} tokens: truncated"
+        ),
+        annotation_position="top right",
+    )
+    _style(figure, "Text length in tokens", "Tokens", "Texts")
+    figure.update_layout(showlegend=False)
+    return figure
+
+
+def loss_curves(events: Sequence[dict]) -> go.Figure:
+    """Training loss by step against validation loss by evaluation, to spot over-fitting."""
+    steps = _of_kind(events, "step")
+    evaluations = _of_kind(events, "evaluation")
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=[e.get("step") for e in steps],
+                y=[_finite(e.get("loss")) for e in steps],
+                mode="lines",
+                name="training loss",
+            ),
+            go.Scatter(
+                x=[e.get("step") for e in evaluations],
+                y=[_finite((e.get("metrics") or {}).get("log_loss")) for e in evaluations],
+                mode="lines+markers",
+                name="validation log loss",
+            ),
+        ]
+    )
+    _style(figure, "Loss", "Step", "Loss")
+    return figure
+
+
+def learning_rate_curve(events: Sequence[dict]) -> go.Figure:
+    """The schedule actually used (warm-up, then decay), as logged at each step."""
+    steps = _of_kind(events, "step")
+    figure = go.Figure(
+        go.Scatter(
+            x=[e.get("step") for e in steps],
+            y=[_finite(e.get("learning_rate")) for e in steps],
+            mode="lines",
+            name="learning rate",
+        )
+    )
+    _style(figure, "Learning rate", "Step", "Learning rate")
+    figure.update_yaxes(exponentformat="e")
+    return figure
+
+
+def epoch_metrics(
+    events: Sequence[dict], names: Sequence[str] = ("accuracy", "macro_f1", "micro_f1")
+) -> go.Figure:
+    """Validation scores after each epoch; a metric the run lacks is left out, not drawn as 0."""
+    evaluations = _of_kind(events, "evaluation")
+    figure = go.Figure()
+    for name in names:
+        values = [_finite((e.get("metrics") or {}).get(name)) for e in evaluations]
+        if any(v is not None for v in values):
+            figure.add_trace(
+                go.Scatter(
+                    x=[e.get("epoch") for e in evaluations],
+                    y=values,
+                    mode="lines+markers",
+                    name=name,
+                )
+            )
+    _style(figure, "Validation scores by epoch", "Epoch", "Score")
+    figure.update_yaxes(range=[0, 1.02])
+    figure.update_xaxes(dtick=1)
+    return figure
+
+
+def confusion_matrix(
+    matrix: Sequence[Sequence[int]], label_names: Sequence[str], normalise: bool = False
+) -> go.Figure:
+    """Where the model's mistakes go; row shares make rare classes as readable as common ones."""
+    names = [str(name) for name in label_names]
+    counts = np.asarray(matrix, dtype=float)
+    if counts.shape != (len(names), len(names)):
+        raise ValueError(
+            f"A confusion matrix for {len(names)} classes must be {len(names)} x {len(names)}; "
+            f"got {counts.shape}."
+        )
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    z = shares if normalise else counts.astype(int)
+    text = [[f"{v:.0%}" if normalise else str(int(v)) for v in row] for row in z]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z.tolist(),
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            customdata=np.dstack([counts.astype(int), shares]).tolist(),
+            hovertemplate=(
+                "True: %{y}<br>Predicted: %{x}<br>Count: %{customdata[0]}"
+                "<br>Share of true class: %{customdata[1]:.1%}<extra></extra>"
+            ),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalise else max(1, int(counts.max(initial=0))),
+        )
+    )
+    title = "Confusion matrix (share of each true class)" if normalise else "Confusion matrix"
+    _style(figure, title, "Predicted", "True")
+    figure.update_xaxes(type="category", side="bottom")
+    figure.update_yaxes(type="category", autorange="reversed")
+    return figure
+
+
+def roc_curves(
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: Sequence[str],
+    problem_type: str,
+    colours: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """One-vs-rest ROC per class (the positive class only for binary), AUC in each legend entry.
+
+    A class needs both positives and negatives in the validation split; others are listed as
+    skipped rather than drawn as a misleading line.
+    """
+    figure = go.Figure(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dash", "color": "#999999"},
+            name="chance",
+        )
+    )
+    palette = colours if colours is not None else class_colours(label_names)
+    skipped = 0
+    for name, truth, score in _one_vs_rest(y_true, probabilities, label_names, problem_type):
+        positives = int(truth.sum())
+        if not 0 < positives < truth.size:
+            skipped += 1
+            _add_skipped(figure, name, "no positives" if positives == 0 else "no negatives")
+            continue
+        fpr, tpr, _ = roc_curve(truth, score)
+        auc = roc_auc_score(truth, score)
+        colour = palette.get(name, FALLBACK_COLOUR)
+        figure.add_trace(_curve(fpr, tpr, f"{name} (AUC {auc:.3f})", colour))
+    _style(figure, _titled("ROC curves", skipped), "False positive rate", "True positive rate")
+    _unit_square(figure)
+    return figure
+
+
+def pr_curves(
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: Sequence[str],
+    problem_type: str,
+    colours: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """One-vs-rest precision-recall per class, average precision in each legend entry.
+
+    PR curves tell more than ROC when a class is rare. As in `metrics`, a class needs at least one
+    positive (precision is undefined otherwise); classes without any are listed as skipped.
+    """
+    figure = go.Figure()
+    palette = colours if colours is not None else class_colours(label_names)
+    skipped = 0
+    for name, truth, score in _one_vs_rest(y_true, probabilities, label_names, problem_type):
+        if truth.sum() == 0:
+            skipped += 1
+            _add_skipped(figure, name, "no positives")
+            continue
+        precision, recall, _ = precision_recall_curve(truth, score)
+        ap = average_precision_score(truth, score)
+        colour = palette.get(name, FALLBACK_COLOUR)
+        figure.add_trace(_curve(recall, precision, f"{name} (AP {ap:.3f})", colour))
+    _style(figure, _titled("Precision-recall curves", skipped), "Recall", "Precision")
+    _unit_square(figure)
+    return figure
+
+
+def reliability_diagram(calibration: Mapping | Sequence[dict], ece: float | None) -> go.Figure:
+    """Observed accuracy against stated confidence: bars below the diagonal are overconfident.
+
+    Takes `metrics["calibration"]` (or its "bins" list). Empty bins have no bar; the red bars show
+    the gap between each bin's accuracy and its mean confidence, whose sum (weighted by count) is
+    the ECE.
+    """
+    bins = calibration["bins"] if isinstance(calibration, Mapping) else calibration
+    filled = [b for b in bins if b.get("count") and b.get("accuracy") is not None]
+    centres = [(b["lower"] + b["upper"]) / 2 for b in filled]
+    widths = [b["upper"] - b["lower"] for b in filled]
+    accuracy = [b["accuracy"] for b in filled]
+    confidence = [b["mean_confidence"] for b in filled]
+    hover = [[b["lower"], b["upper"], b["count"], b["mean_confidence"]] for b in filled]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=centres,
+                y=accuracy,
+                width=widths,
+                name="accuracy",
+                marker_color=PALETTE[0],
+                customdata=hover,
+                hovertemplate=(
+                    "Confidence %{customdata[0]:.1f} to %{customdata[1]:.1f}<br>"
+                    "Predictions: %{customdata[2]}<br>Accuracy: %{y:.3f}<br>"
+                    "Mean confidence: %{customdata[3]:.3f}<extra></extra>"
+                ),
+            ),
+            go.Bar(
+                x=centres,
+                y=[abs(c - a) for a, c in zip(accuracy, confidence, strict=True)],
+                base=[min(a, c) for a, c in zip(accuracy, confidence, strict=True)],
+                width=widths,
+                name="gap to mean confidence",
+                marker={"color": "rgba(239, 85, 59, 0.35)", "line": {"color": "#EF553B"}},
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=[0, 1],
+                y=[0, 1],
+                mode="lines",
+                line={"dash": "dash", "color": "#999999"},
+                name="perfect calibration",
+            ),
+        ]
+    )
+    ece_text = "n/a" if ece is None else f"{ece:.3f}"
+    _style(figure, f"Reliability diagram (ECE {ece_text})", "Confidence", "Accuracy")
+    figure.update_layout(barmode="overlay", bargap=0)
+    _unit_square(figure)
+    return figure
+
+
+def class_probabilities(
+    probabilities: Mapping[str, float],
+    colours: Mapping[str, str] | None = None,
+    threshold: float | None = None,
+) -> go.Figure:
+    """One text's probability per class, first class on top; multi-label runs show the threshold."""
+    names = [str(name) for name in probabilities]
+    values = [float(v) for v in probabilities.values()]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            text=[f"{v:.1%}" for v in values],
+            textposition="auto",
+            marker_color=_colours_for(names, colours),
+            hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+            cliponaxis=False,
+        )
+    )
+    if threshold is not None:
+        figure.add_vline(
+            x=threshold,
+            line_dash="dash",
+            line_color="#444444",
+            annotation_text=f"threshold {threshold:.2f}",
+            annotation_position="top",
+        )
+    _style(figure, "Class probabilities", "Probability", "Class")
+    figure.update_layout(height=max(250, 60 + 40 * len(names)), showlegend=False)
+    figure.update_xaxes(range=[0, 1], tickformat=".0%")
+    figure.update_yaxes(type="category", autorange="reversed")
+    return figure
+
+
+def validation_arrays(
+    predictions: pd.DataFrame, label_names: Sequence[str], problem_type: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, probabilities) from a `Run.predictions()` table, in the form `metrics` takes.
+
+    This lets the Metrics page draw ROC and PR curves for a finished run without the model.
+    """
+    names = [str(name) for name in label_names]
+    columns = [f"p_{name}" for name in names]
+    missing = [c for c in columns if c not in predictions.columns]
+    if missing or "true_label" not in predictions.columns:
+        raise ValueError(
+            "The predictions table lacks column(s) "
+            f"{', '.join(missing or ['true_label'])}; it does not match these label names."
+        )
+    probabilities = predictions[columns].to_numpy(dtype=float)
+    cells = predictions["true_label"].astype(str).tolist()
+    index = {name: i for i, name in enumerate(names)}
+    if problem_type == "multi_label":
+        y_true = np.zeros((len(cells), len(names)), dtype=int)
+        for row, cell in enumerate(cells):
+            for label in filter(None, (p.strip() for p in cell.split(LABEL_DELIMITER))):
+                y_true[row, _label_index(index, label)] = 1
+    else:
+        y_true = np.array([_label_index(index, cell) for cell in cells], dtype=int)
+    return y_true, probabilities
+
+
+def _label_index(index: dict[str, int], label: str) -> int:
+    if label not in index:
+        raise ValueError(f"The predictions table has a true label {label!r} the run does not know.")
+    return index[label]
+
+
+def _style(figure: go.Figure, title: str, x_title: str, y_title: str) -> None:
+    figure.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left"},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        template=TEMPLATE,
+        height=HEIGHT,
+        margin=MARGIN,
+    )
+
+
+def _colours_for(names: Sequence[str], colours: Mapping[str, str] | None) -> list[str]:
+    chosen = colours if colours is not None else class_colours(names)
+    return [chosen.get(name, FALLBACK_COLOUR) for name in names]
+
+
+def _of_kind(events: Sequence[dict], kind: str) -> list[dict]:
+    return [e for e in events if isinstance(e, dict) and e.get("event") == kind]
+
+
+def _finite(value) -> float | None:
+    """Plotly draws None as a gap; NaN from a diverged step would be drawn as nothing, silently."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _one_vs_rest(y_true, probabilities, label_names: Sequence[str], problem_type: str):
+    """(class name, 0/1 truth, score) per curve: only the positive class for binary."""
+    names = [str(name) for name in label_names]
+    probs = np.asarray(probabilities, dtype=float)
+    y = np.asarray(y_true)
+    if probs.ndim != 2 or probs.shape[1] != len(names):
+        raise ValueError(
+            f"Probabilities must have one column per label ({len(names)}); got {probs.shape}."
+        )
+    if problem_type == "multi_label":
+        indicator = y.astype(int)
+    else:
+        indicator = (y.astype(int)[:, None] == np.arange(len(names))[None, :]).astype(int)
+    wanted = [1] if problem_type == "binary" else range(len(names))
+    return [(names[c], indicator[:, c], probs[:, c]) for c in wanted]
+
+
+def _curve(x, y, trace_name: str, colour: str) -> go.Scatter:
+    return go.Scatter(
+        x=np.asarray(x).tolist(),
+        y=np.asarray(y).tolist(),
+        mode="lines",
+        name=trace_name,
+        line={"color": colour},
+    )
+
+
+def _add_skipped(figure: go.Figure, label: str, reason: str) -> None:
+    """A legend entry with no data, so a missing curve is explained instead of silently absent."""
+    figure.add_trace(
+        go.Scatter(x=[None], y=[None], mode="lines", name=f"{label}: skipped ({reason})")
+    )
+
+
+def _titled(title: str, skipped: int) -> str:
+    if not skipped:
+        return title
+    return f"{title} ({skipped} {'class' if skipped == 1 else 'classes'} skipped)"
+
+
+def _unit_square(figure: go.Figure) -> None:
+    figure.update_xaxes(range=[0, 1.0])
+    figure.update_yaxes(range=[0, 1.02])

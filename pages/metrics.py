@@ -1,0 +1,136 @@
+"""Metrics: how well a run does on its validation data, and where it goes wrong."""
+
+import pandas as pd
+import streamlit as st
+
+from bertviz_lib import charts, exports, runs
+
+HEADLINE = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1",
+            "roc_auc": "ROC-AUC", "ece": "ECE"}  # fmt: skip
+
+st.title("Metrics")
+finished = [r for r in runs.list_runs() if r.loadable and r.metrics]
+if not finished:
+    st.info("No finished run yet.")
+    st.page_link("pages/train.py", label="Train one", icon="🏋️")
+    st.stop()
+
+ids = [r.run_id for r in finished]
+chosen = st.multiselect("Runs (up to three to compare)", ids, default=ids[:1], max_selections=3)
+if not chosen:
+    st.stop()
+selected = [next(r for r in finished if r.run_id == run_id) for run_id in chosen]
+
+if len(selected) > 1:
+    st.subheader("Comparison")
+    st.dataframe(pd.DataFrame([
+        {"run": r.run_id, "problem type": r.config.get("problem_type"),
+         **{label: r.metrics.get(key) for key, label in HEADLINE.items()}}
+        for r in selected
+    ]), hide_index=True)  # fmt: skip
+
+
+def headline(run: runs.Run) -> None:
+    metrics = run.metrics
+    shown = [
+        (label, metrics[key]) for key, label in HEADLINE.items() if metrics.get(key) is not None
+    ]
+    for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
+        column.metric(label, f"{value:.3f}")
+    if metrics.get("problem_type") == "binary":
+        st.caption(f"Positive class: {metrics['positive_label']} — precision "
+                   f"{metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+                   f"F1 {metrics['f1']:.3f}.")  # fmt: skip
+
+
+def per_class(run: runs.Run) -> None:
+    st.dataframe(pd.DataFrame(run.metrics["per_class"]), hide_index=True)
+
+
+def confusion(run: runs.Run, key: str) -> None:
+    metrics = run.metrics
+    normalise = st.toggle("Normalise rows", key=f"normalise-{key}")
+    if "confusion_matrix" in metrics:
+        figure = charts.confusion_matrix(metrics["confusion_matrix"], metrics["label_names"],
+                                         normalise)  # fmt: skip
+        st.plotly_chart(figure, key=f"confusion-{key}")
+        return
+    label = st.selectbox("Label", metrics["label_names"], key=f"label-{key}")
+    matrix = metrics["confusion_matrices"][metrics["label_names"].index(label)]
+    st.plotly_chart(charts.confusion_matrix(matrix, [f"not {label}", label], normalise),
+                    key=f"confusion-{key}")  # fmt: skip
+
+
+def curves(run: runs.Run, key: str) -> None:
+    metrics, table = run.metrics, run.predictions()
+    names, problem_type = metrics["label_names"], metrics["problem_type"]
+    y_true, probabilities = charts.validation_arrays(table, names, problem_type)
+    colours = charts.class_colours(names)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.roc_curves(y_true, probabilities, names, problem_type, colours),
+                      key=f"roc-{key}")  # fmt: skip
+    right.plotly_chart(charts.pr_curves(y_true, probabilities, names, problem_type, colours),
+                       key=f"pr-{key}")  # fmt: skip
+    left, right = st.columns(2)
+    left.plotly_chart(charts.reliability_diagram(metrics["calibration"], metrics["ece"]),
+                      key=f"reliability-{key}")  # fmt: skip
+    events = run.events()
+    right.plotly_chart(charts.loss_curves(events), key=f"loss-{key}")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.learning_rate_curve(events), key=f"lr-{key}")
+    right.plotly_chart(charts.epoch_metrics(events), key=f"epochs-{key}")
+
+
+def mistakes(run: runs.Run) -> pd.DataFrame:
+    table = run.predictions()
+    wrong = table[table["true_label"] != table["predicted_label"]]
+    return wrong.sort_values("confidence", ascending=False)[
+        ["text", "true_label", "predicted_label", "confidence"]
+    ]
+
+
+def downloads(run: runs.Run, key: str) -> None:
+    left, middle, right = st.columns(3)
+    left.download_button(
+        "Metrics (JSON)",
+        exports.metrics_json(run.metrics),
+        f"{run.run_id}-metrics.json",
+        "application/json",
+        key=f"json-{key}",
+    )
+    middle.download_button(
+        "Predictions (CSV)",
+        exports.safe_csv(run.predictions()),
+        f"{run.run_id}-predictions.csv",
+        "text/csv",
+        key=f"csv-{key}",
+    )
+    if right.toggle("Prepare the model as a zip", key=f"zip-toggle-{key}"):
+        right.download_button(
+            "Model (zip)",
+            exports.zip_folder(run.model_dir),
+            f"{run.run_id}-model.zip",
+            "application/zip",
+            key=f"zip-{key}",
+        )
+
+
+for run in selected:
+    st.header(run.run_id)
+    key = run.run_id
+    headline(run)
+    overview, charts_tab, errors_tab, settings_tab = st.tabs(
+        ["Per class", "Charts", "Misclassified", "Settings and data"]
+    )
+    with overview:
+        per_class(run)
+        confusion(run, key)
+    with charts_tab:
+        curves(run, key)
+    with errors_tab:
+        wrong = mistakes(run)
+        st.caption(f"{len(wrong)} misclassified validation examples, most confident first.")
+        st.dataframe(wrong, hide_index=True)
+    with settings_tab:
+        st.json(run.config, expanded=False)
+    downloads(run, key)

@@ -1,0 +1,129 @@
+"""What the pages share: session-state keys, cached resources, and widgets for settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import streamlit as st
+
+from bertviz_lib import backbones, batching, data, estimate
+from bertviz_lib.config import DataConfig
+from bertviz_lib.predict import Predictor
+from bertviz_lib.samples import SAMPLES
+
+DATASET = "studio.dataset"  # the prepared data; its own key, so it survives page switches
+WATCHED_RUN = "studio.watched_run"
+FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
+
+
+@dataclass
+class Dataset:
+    """The data the Train page will use, kept in session state between pages."""
+
+    file_name: str
+    raw: bytes
+    validation_name: str | None
+    validation_raw: bytes | None
+    data_config: DataConfig
+    problem_type: str
+    max_length: int
+    prepared: data.PreparedData
+    from_sample: bool
+
+
+def upload_limit_mb() -> int:
+    return int(st.get_option("server.maxUploadSize"))
+
+
+@st.cache_resource(show_spinner="Loading the tokenizer…")
+def tokenizer(model_name: str = "bundled"):
+    return backbones.load_tokenizer(model_name)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def predictor(run_path: str, finished_at: float | None) -> Predictor:
+    """One model per run; `finished_at` makes a re-trained folder load afresh."""
+    return Predictor(f"{run_path}/model")
+
+
+@st.cache_data(show_spinner="Measuring this machine's training speed…", max_entries=16)
+def measured_rate(model_name: str, batch_size: int, tokens: int) -> float:
+    return estimate.measure_rate(model_name, batch_size, tokens)
+
+
+def prepare(
+    file_name: str,
+    raw: bytes,
+    validation_name: str | None,
+    validation_raw: bytes | None,
+    data_config: DataConfig,
+    problem_type: str,
+    max_length: int,
+    from_sample: bool,
+) -> Dataset:
+    prepared = data.prepare(
+        raw,
+        name=file_name,
+        text_column=data_config.text_column,
+        label_column=data_config.label_column,
+        problem_type=problem_type,
+        label_delimiter=data_config.label_delimiter,
+        validation_source=validation_raw,
+        validation_name=validation_name,
+        validation_fraction=data_config.validation_fraction,
+        max_rows=data_config.max_rows,
+        max_length=max_length,
+        token_counter=batching.token_counter(tokenizer()),
+    )
+    return Dataset(file_name, raw, validation_name, validation_raw, data_config, problem_type,
+                   max_length, prepared, from_sample)  # fmt: skip
+
+
+def current_dataset() -> Dataset:
+    """The data chosen on the Data page, or the bundled sentiment sample when none was."""
+    if DATASET not in st.session_state:
+        path = SAMPLES["sentiment"]
+        st.session_state[DATASET] = prepare(
+            path.name, path.read_bytes(), None, None, DataConfig(), "auto", 128, True
+        )
+    return st.session_state[DATASET]
+
+
+def settings_form(config_class: type, defaults, skip: tuple[str, ...] = ()) -> dict:
+    """One widget per dataclass field, labelled by its name and helped by its help text."""
+    values = {}
+    columns = st.columns(3)
+    shown = [f for f in fields(config_class) if f.name not in skip]
+    for index, item in enumerate(shown):
+        default = getattr(defaults, item.name)
+        options = {"help": item.metadata.get("help"), "key": f"setting.{item.name}"}
+        label = item.name.replace("_", " ")
+        with columns[index % 3]:
+            values[item.name] = _setting_widget(item, label, default, options)
+    return values
+
+
+def _setting_widget(item, label: str, default, options: dict):
+    kind = str(item.type)
+    if "choices" in item.metadata:
+        choices = list(item.metadata["choices"])
+        return st.selectbox(label, choices, index=choices.index(default), **options)
+    if kind == "bool":
+        return st.checkbox(label, value=default, **options)
+    if "float" in kind:
+        text = st.text_input(label, value="" if default is None else f"{default:g}", **options)
+        return _number(text, item.name, default)
+    if "int" in kind:
+        return int(st.number_input(label, value=int(default), step=1, **options))
+    return st.text_input(label, value=default or "", **options)
+
+
+def _number(text: str, name: str, default: float | None) -> float | None:
+    """Empty means the default (or none, for optional settings); nonsense says so and keeps it."""
+    if not text.strip():
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        st.error(f"{name.replace('_', ' ')}: '{text}' is not a number; {default} is used.")
+        return default

@@ -1,0 +1,120 @@
+"""Train: pick a model and settings, start a run, and watch it live (it survives reloads)."""
+
+import contextlib
+
+import streamlit as st
+
+from bertviz_lib import charts, launcher, runs
+from bertviz_lib.config import TrainConfig
+from bertviz_lib.devices import describe, resolve_device
+from bertviz_lib.estimate import training_seconds
+from pages import studio
+
+HUB_MODELS = ["bert-base-uncased", "distilbert-base-uncased", "prajjwal1/bert-tiny"]
+LOCAL = "A local folder…"
+NOT_TRAINED_HERE = ("model", "problem_type", "max_length", "device")
+
+st.title("Train")
+dataset = studio.current_dataset()
+prepared = dataset.prepared
+device = resolve_device("auto")
+st.markdown(
+    f"**Data:** {dataset.file_name}: {len(prepared.train)} training and "
+    f"{len(prepared.validation)} validation rows, {len(prepared.train.label_names)} labels "
+    f"({prepared.train.problem_type.replace('_', '-')}). **Device:** {describe(device)}."
+)
+st.page_link("pages/data.py", label="Change the data", icon="📄")
+
+choice = st.selectbox(
+    "Model", ["bundled", *HUB_MODELS, LOCAL],
+    format_func=lambda m: "bundled: all-MiniLM-L6-v2 (works offline)" if m == "bundled"
+    else m if m == LOCAL else f"{m} (downloads from the Hugging Face Hub: needs the internet)",
+)  # fmt: skip
+model = st.text_input("Model folder", placeholder="/path/to/model") if choice == LOCAL else choice
+defaults = TrainConfig(batch_size=32 if device.type == "cuda" else 16)
+with st.expander("Settings", expanded=False):
+    values = studio.settings_form(TrainConfig, defaults, skip=NOT_TRAINED_HERE)
+config = TrainConfig(model=model or "bundled", problem_type=dataset.problem_type,
+                     max_length=dataset.max_length, **values)  # fmt: skip
+
+if config.model == "bundled" and not config.problems():
+    lengths = [len(t.split()) for t in prepared.train.texts[:200]]
+    tokens = min(config.max_length, int(1.3 * sum(lengths) / max(len(lengths), 1)) + 2)
+    rate = studio.measured_rate(config.model, config.batch_size, tokens)
+    seconds = training_seconds(rate, len(prepared.train), len(prepared.validation), config.epochs)
+    st.caption(f"Estimated time on this {device.type.upper()}: about {seconds / 60:.1f} minutes "
+               f"(measured {rate:.0f} training samples/s).")  # fmt: skip
+
+run_name = st.text_input("Run name", value=dataset.file_name.rsplit(".", 1)[0])
+if st.button("Start training", type="primary"):
+    problems = config.problems()
+    if problems:
+        for problem in problems:
+            st.error(problem)
+    else:
+        run_dir = launcher.submit(
+            runs.run_root(), (dataset.file_name, dataset.raw),
+            (dataset.validation_name, dataset.validation_raw) if dataset.validation_raw else None,
+            dataset.data_config, config, run_name,
+        )  # fmt: skip
+        st.session_state[studio.WATCHED_RUN] = run_dir.name
+
+
+def runs_to_show() -> list[runs.Run]:
+    """The active run, the queue, and the run this session started: all read from disk."""
+    shown = {}
+    active = launcher.active(runs.run_root())
+    for run in ([active] if active else []) + launcher.queue(runs.run_root()):
+        shown[run.run_id] = run
+    watched = st.session_state.get(studio.WATCHED_RUN)
+    if watched and watched not in shown:
+        with contextlib.suppress(runs.RunError):
+            shown[watched] = runs.load_run(watched)
+    return list(shown.values())
+
+
+def show_run(run: runs.Run) -> None:
+    state = run.state
+    st.markdown(f"**{run.run_id}** — {state}")
+    if state == "queued":
+        position = launcher.queue_position(run, runs.run_root())
+        st.info(f"Waiting in the queue: position {position}. One training runs at a time.")
+    events = run.events()
+    steps = [e for e in events if e["event"] == "step"]
+    if state == "running" and steps:
+        last = steps[-1]
+        st.progress(last["step"] / last["total_steps"],
+                    text=f"step {last['step']} of {last['total_steps']} · "
+                    f"{last['samples_per_second']:.0f} samples/s · "
+                    f"about {last['eta_seconds']:.0f} s left")  # fmt: skip
+    elif state == "running":
+        st.progress(0.0, text="Loading the model and tokenizing…")
+    if steps:
+        st.plotly_chart(charts.loss_curves(events), key=f"loss-{run.run_id}")
+    evaluations = [e for e in events if e["event"] == "evaluation"]
+    if evaluations:
+        st.dataframe([{"epoch": e["epoch"], **{k: e["metrics"].get(k) for k in
+                      ("accuracy", "macro_f1", "micro_f1", "log_loss")}} for e in evaluations],
+                     hide_index=True)  # fmt: skip
+    if state == "failed":
+        st.error(run.status.get("error") or "The run failed.")
+    if state in ("completed", "cancelled") and run.loadable:
+        st.success(run.status.get("message") or "Done.")
+        st.page_link("pages/metrics.py", label="See its metrics", icon="📊")
+    if state in ("queued", "running") and st.button("Cancel", key=f"cancel-{run.run_id}"):
+        launcher.cancel(run)
+        st.toast(f"Cancelling {run.run_id}…")
+
+
+@st.fragment(run_every=1.0)
+def live_runs() -> None:
+    shown = runs_to_show()
+    if not shown:
+        st.caption("No training is running.")
+    for run in shown:
+        with st.container(border=True):
+            show_run(run)
+
+
+st.subheader("Runs in progress")
+live_runs()

@@ -1,0 +1,215 @@
+"""The launcher: trainings start in their own process, one at a time, from a queue on disk."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bertviz_lib import launcher, runs
+from bertviz_lib.__main__ import build_parser
+from bertviz_lib.config import DataConfig, TrainConfig
+from tests.test_train import toy
+
+DEADLINE = 120.0
+
+
+def settings(model_dir: str, epochs: int) -> TrainConfig:
+    return TrainConfig(
+        model=model_dir, epochs=epochs, batch_size=8, learning_rate=3e-3, dropout=0.0, seed=0
+    )
+
+
+@pytest.fixture
+def upload() -> tuple[str, bytes]:
+    data = toy(rows=80)
+    lines = ["review,sentiment"] + [
+        f"{t},{lab[0]}" for t, lab in zip(data.texts, data.labels, strict=True)
+    ]
+    return "My Reviews.csv", ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """Every worker that `submit` starts; none outlives its test (nor its trainer, same group)."""
+    started: list[subprocess.Popen] = []
+    original = launcher.ensure_worker
+
+    def recording(root):
+        process = original(root)
+        if process is not None:
+            started.append(process)
+        return process
+
+    monkeypatch.setattr(launcher, "ensure_worker", recording)
+    yield started
+    for process in started:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    monkeypatch.setattr(launcher, "ensure_worker", lambda root: None)
+
+
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"waited {DEADLINE:.0f} s for {what}")
+
+
+def finished(*run_dirs: Path) -> list[runs.Run]:
+    """The runs once each has a final state written (not merely read as stale)."""
+    loaded = [runs.Run(path) for path in run_dirs]
+
+    def done() -> bool:
+        return all(run.status.get("state") in runs.FINISHED for run in loaded)
+
+    try:
+        wait_for(done, "the runs to finish")
+    except pytest.fail.Exception:
+        logs = [(run.run_id, run.status, _tail(run.path / "train.log")) for run in loaded]
+        pytest.fail(f"runs did not finish in {DEADLINE:.0f} s: {logs}")
+    return loaded
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-1500:] if path.is_file() else "(no train.log)"
+
+
+def evaluated(run_dir: Path) -> bool:
+    return any(event["event"] == "evaluation" for event in runs.Run(run_dir).events())
+
+
+def test_two_submits_train_one_at_a_time(tmp_path, upload, tiny_model_dir, workers):
+    first = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 20))
+    second = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 10))
+
+    wait_for(lambda: runs.Run(first).state == "running", "the first run to start")
+    assert runs.Run(second).state == "queued"
+    assert launcher.queue_position(runs.Run(second), tmp_path) == 1
+    assert launcher.queue_position(runs.Run(first), tmp_path) is None
+
+    one, two = finished(first, second)
+    assert (one.state, two.state) == ("completed", "completed")
+    assert two.events()[0]["time"] >= one.status["finished"]
+    assert launcher.queue(tmp_path) == [] and launcher.active(tmp_path) is None
+    assert "train" in (second / "train.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "data_config, train_config",
+    [
+        (DataConfig(), TrainConfig()),
+        (
+            DataConfig(
+                text_column="review",
+                label_column="stars",
+                label_delimiter="-",
+                validation_fraction=0.25,
+                max_rows=500,
+            ),
+            TrainConfig(
+                model="some/model",
+                problem_type="multi_label",
+                epochs=3,
+                learning_rate=3e-5,
+                dropout=0.0,
+                head_only=True,
+                freeze_layers=2,
+                class_weights="auto",
+                threshold=0.35,
+                device="cpu",
+            ),
+        ),
+    ],
+)
+def test_the_flags_round_trip_through_the_parser(tmp_path, upload, no_worker, data_config,
+                                                  train_config):  # fmt: skip
+    run_dir = launcher.submit(tmp_path, upload, ("dev.tsv", b"x"), data_config, train_config)
+    command = launcher.training_command(run_dir)
+    assert command[:4] == [sys.executable, "-m", "bertviz_lib", "train"]
+
+    args = build_parser().parse_args(command[3:])
+    assert DataConfig(**{f.name: getattr(args, f.name) for f in fields(DataConfig)}) == data_config
+    parsed = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    assert parsed == train_config
+    assert args.run_dir == str(run_dir.resolve())
+    assert args.data == str(run_dir.resolve() / "data" / "train.csv")
+    assert args.validation == str(run_dir.resolve() / "data" / "validation.tsv")
+
+
+def test_cancel_a_queued_and_a_running_run(tmp_path, upload, tiny_model_dir, workers):
+    running = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 500))
+    waiting = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 2))
+    wait_for(lambda: evaluated(running), "the first evaluation of the running run")
+    assert launcher.queue_position(runs.Run(waiting)) == 1
+
+    assert launcher.cancel(runs.Run(waiting))
+    assert launcher.cancel(runs.Run(running))
+    stopped, never_started = finished(running, waiting)
+
+    assert stopped.state == "cancelled" and stopped.loadable
+    assert never_started.state == "cancelled"
+    assert never_started.status["message"] == "Cancelled before it started."
+    assert not (waiting / "metrics.jsonl").exists() and not (waiting / "train.log").exists()
+    assert not launcher.cancel(never_started)
+
+
+def test_a_killed_trainer_reads_interrupted_and_the_queue_moves_on(
+    tmp_path, upload, tiny_model_dir, workers
+):
+    killed = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 500))
+    behind = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 10))
+    wait_for(lambda: evaluated(killed), "the first evaluation of the run to kill")
+    os.kill(runs.Run(killed).status["pid"], signal.SIGKILL)
+
+    lost, completed = finished(killed, behind)
+    assert lost.state == "interrupted" and not lost.loadable
+    assert "ended unexpectedly (exit code -9)" in lost.status["error"]
+    assert completed.state == "completed"
+
+
+def test_uploaded_data_lives_in_the_run_folder_only(tmp_path, upload, no_worker):
+    renamed = ("../../secret/train.xlsx", upload[1])
+    validation = ("C:\\Users\\me\\dev set.TSV", b"text\tlabel\nfine\tpositive\n")
+    run_dir = launcher.submit(tmp_path, renamed, validation, DataConfig(), TrainConfig())
+
+    launch = json.loads((run_dir / "launch.json").read_text())
+    assert (launch["data"], launch["validation"]) == ("data/train.csv", "data/validation.tsv")
+    contents = (upload[1], validation[1])
+
+    def holders() -> list[Path]:
+        files = [p for p in tmp_path.rglob("*") if p.is_file()]
+        return sorted(p for p in files if p.read_bytes() in contents)
+
+    assert holders() == [run_dir / "data" / "train.csv", run_dir / "data" / "validation.tsv"]
+    assert launcher.cancel(runs.Run(run_dir))
+    runs.delete_run(run_dir)
+    assert holders() == []
+
+
+def test_a_worker_leaves_at_once_while_another_holds_the_lock(tmp_path, upload, workers):
+    with open(tmp_path / ".training.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        run_dir = launcher.submit(tmp_path, upload, None, DataConfig(), TrainConfig())
+        started = time.monotonic()
+        launcher.work(tmp_path)
+        assert time.monotonic() - started < 1.0
+    assert workers == []  # submit saw the lock taken and started none
+    assert runs.Run(run_dir).state == "queued" and launcher.queue_position(runs.Run(run_dir)) == 1

@@ -1,0 +1,122 @@
+"""Each page, driven through AppTest: uploads, column choices, reports, dashboards, predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bertviz_lib import runs
+from bertviz_lib.config import DataConfig
+from bertviz_lib.training_run import run_training
+from pages import studio
+from tests.test_train import prepared, tiny_config
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "models"
+    monkeypatch.setattr(runs, "DEFAULT_ROOT", root)
+    return root
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    return app.switch_page(page).run()
+
+
+def upload(app: AppTest, name: str, content: bytes) -> AppTest:
+    app.radio[0].set_value("My own file").run()
+    app.file_uploader[0].set_value((name, content, "text/csv"))
+    return app.run()
+
+
+def messages(app: AppTest, kind: str) -> list[str]:
+    return [element.value for element in getattr(app, kind)]
+
+
+REVIEWS = (
+    "comment,stars\n"
+    + "".join(f"great product number {i},good\n" for i in range(30))
+    + "".join(f"broken thing number {i},bad\n" for i in range(30))
+).encode()
+
+
+def test_data_page_reads_an_upload_and_keeps_it_for_training(models):
+    app = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    assert not app.exception
+    assert app.selectbox[0].value == "comment" and app.selectbox[1].value == "stars"
+    assert any("Ready: 48 training and 12 validation rows" in m for m in messages(app, "success"))
+    dataset = app.session_state[studio.DATASET]
+    assert dataset.file_name == "reviews.csv" and not dataset.from_sample
+    assert len(app.get("plotly_chart")) == 2  # label distribution and token lengths
+
+
+def test_a_wrong_label_column_is_reported_and_the_earlier_data_kept(models):
+    app = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    app.selectbox[1].set_value("comment").run()  # the text column picked as labels too
+    assert not app.exception
+    errors = " ".join(messages(app, "error"))
+    assert "both the text and the label" in errors
+    assert "still uses the data chosen before: reviews.csv" in errors
+    assert app.session_state[studio.DATASET].data_config.label_column == "stars"
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "empty"),
+        (b"text,label\n" + b"".join(b"row %d,same\n" % i for i in range(20)), "two different"),
+        (b"\x00\x01\x02binary\xff\xfe" * 50, "could not be read"),
+    ],
+)
+def test_bad_uploads_get_a_clear_message(models, content, expected):
+    app = upload(open_page("pages/data.py"), "bad.csv", content)
+    assert not app.exception
+    assert expected in " ".join(messages(app, "error")).lower()
+
+
+def test_html_in_texts_is_shown_as_text(models):
+    hostile = (b"text,label\n" + b"<script>alert(1)</script> nice,good\n" * 5
+               + b"<img src=x onerror=alert(2)> bad,bad\n" * 5)  # fmt: skip
+    app = upload(open_page("pages/data.py"), "html.csv", hostile)
+    assert not app.exception
+    preview = app.dataframe[0].value
+    assert "<script>alert(1)</script> nice" in set(preview["text"])
+
+
+@pytest.fixture
+def trained_run(models, tiny_model_dir) -> runs.Run:
+    data = prepared()
+    return run_training(data, DataConfig(), tiny_config(tiny_model_dir), runs.create_run(models))
+
+
+def test_metrics_page_shows_every_dashboard_element(trained_run):
+    app = open_page("pages/metrics.py")
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert "Accuracy" in labels and "Macro-F1" in labels
+    assert len(app.get("plotly_chart")) >= 7  # confusion, ROC, PR, reliability, loss, lr, epochs
+    assert len(app.get("download_button")) == 2  # JSON, CSV (the zip is made on request)
+    app.toggle[0].set_value(True).run()  # normalised confusion matrix
+    assert not app.exception
+
+
+def test_predict_page_predicts_a_typed_text(trained_run):
+    app = open_page("pages/predict.py")
+    app.text_area[0].set_value("the film was superb")
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("positive" in m.value for m in app.markdown)
+    assert len(app.get("plotly_chart")) == 1
+
+
+def test_pages_without_runs_say_how_to_get_one(models):
+    for page in ("pages/metrics.py", "pages/predict.py"):
+        app = open_page(page)
+        assert not app.exception
+        assert "No" in app.info[0].value

@@ -51,11 +51,10 @@ def submit(
     ignores a queued run until its launch.json exists, and that file is written last.
     """
     run_dir = runs.create_run(root, run_name)
+    validation = _save_upload(run_dir, "validation", validation_file) if validation_file else None
     launch = {
         "data": _save_upload(run_dir, "train", train_file),
-        "validation": _save_upload(run_dir, "validation", validation_file)
-        if validation_file
-        else None,
+        "validation": validation,
         "data_config": asdict(data_config),
         "train_config": asdict(train_config),
     }
@@ -212,7 +211,7 @@ def queue(root: str | Path) -> list[runs.Run]:
 
 
 def queue_position(run: runs.Run, root: str | Path | None = None) -> int | None:
-    """1 for the run that starts next; None once it has started or was cancelled."""
+    """1 = starts next (or is starting now); None once it runs, has ended or was cancelled."""
     waiting = [r.run_id for r in queue(root if root is not None else run.path.parent)]
     return waiting.index(run.run_id) + 1 if run.run_id in waiting else None
 

@@ -273,12 +273,11 @@ def fit(
             break
         scores, probabilities = evaluate(s, validation_data, config)
         emit({"event": "evaluation", "step": step, "epoch": epoch, "metrics": scores})
-        score = scores.get(metric_name)
-        if best.state is None or _improves(score, best.score, metric_name):
+        verdict = _compare(scores, best, metric_name)
+        if verdict >= 0:
+            score = scores[metric_name]
             best = Checkpoint(score, step, epoch, scores, _cpu_copy(s.model), probabilities)
-            stale_evaluations = 0
-        else:
-            stale_evaluations += 1
+        stale_evaluations = 0 if verdict > 0 else stale_evaluations + 1
         if config.patience and stale_evaluations >= config.patience:
             stopped = "early_stopping"
             break
@@ -312,12 +311,23 @@ def _label_arrays(data: LabelledData):
     return data.label_ids(), None
 
 
-def _improves(score: float | None, best: float | None, metric_name: str) -> bool:
+def _compare(scores: dict, best: Checkpoint, metric_name: str) -> int:
+    """1: better by the chosen metric; 0: tied but with a lower validation loss; -1: neither.
+
+    A tie with a lower loss is kept as the checkpoint (the same accuracy, more confidently
+    right) but does not count as progress for early stopping.
+    """
+    score = scores.get(metric_name)
     if score is None:
-        return False
-    if best is None:
-        return True
-    return score < best if metric_name in LOWER_IS_BETTER else score > best
+        return -1
+    if best.state is None or best.score is None:
+        return 1
+    lower_is_better = metric_name in LOWER_IS_BETTER
+    if score != best.score:
+        return 1 if (score < best.score) == lower_is_better else -1
+    loss, best_loss = scores.get("log_loss"), best.metrics.get("log_loss")
+    tie_better = not lower_is_better and None not in (loss, best_loss) and loss < best_loss
+    return 0 if tie_better else -1
 
 
 def _cpu_copy(model) -> dict:

@@ -61,11 +61,13 @@ if st.button("Start training", type="primary"):
 
 
 def runs_to_show() -> list[runs.Run]:
-    """The active run, the queue, and the run this session started: all read from disk."""
+    """The active run, the queue, the newest run and this session's: all read from disk, so a
+    reloaded or reopened tab finds them where they are."""
     shown = {}
     active = launcher.active(runs.run_root())
-    for run in ([active] if active else []) + launcher.queue(runs.run_root()):
-        shown[run.run_id] = run
+    newest = runs.list_runs()[:1]
+    for run in ([active] if active else []) + launcher.queue(runs.run_root()) + newest:
+        shown.setdefault(run.run_id, run)
     watched = st.session_state.get(studio.WATCHED_RUN)
     if watched and watched not in shown:
         with contextlib.suppress(runs.RunError):
@@ -116,5 +118,7 @@ def live_runs() -> None:
             show_run(run)
 
 
+if launcher.queue(runs.run_root()) and launcher.active(runs.run_root()) is None:
+    launcher.ensure_worker(runs.run_root())  # runs queued before a restart start now
 st.subheader("Runs in progress")
 live_runs()

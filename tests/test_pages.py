@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bertviz_lib import runs
+from bertviz_lib import launcher, runs
 from bertviz_lib.config import DataConfig
 from bertviz_lib.training_run import run_training
 from pages import studio
@@ -120,3 +121,72 @@ def test_pages_without_runs_say_how_to_get_one(models):
         app = open_page(page)
         assert not app.exception
         assert "No" in app.info[0].value
+
+
+def wait_for(condition, what: str, seconds: float = 180):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def start_training(app: AppTest, model_dir: str, epochs: int = 3) -> AppTest:
+    app.selectbox[0].set_value("A local folder…").run()
+    app.text_input[0].set_value(model_dir)
+    app.text_input(key="setting.learning_rate").set_value("3e-3")
+    app.number_input(key="setting.epochs").set_value(epochs)
+    app.text_input(key="setting.dropout").set_value("0")
+    app.button[0].click()
+    return app.run()
+
+
+@pytest.fixture
+def no_workers_left(models):
+    yield
+    for run in runs.list_runs(models):  # drain: cancel what is left, wait for the worker
+        launcher.cancel(run)
+    wait_for(lambda: launcher.active(models) is None and not launcher.queue(models), "drain", 60)
+
+
+def test_train_page_trains_to_completion_and_a_reload_shows_it(
+    models, tiny_model_dir, no_workers_left
+):
+    app = start_training(open_page("pages/train.py"), tiny_model_dir)
+    assert not app.exception
+    run_id = app.session_state[studio.WATCHED_RUN]
+    run = runs.load_run(run_id, models)
+    wait_for(lambda: run.state == "completed", "the run to complete")
+
+    reloaded = open_page("pages/train.py")  # a new session: the browser tab was reloaded
+    assert not reloaded.exception
+    assert studio.WATCHED_RUN not in reloaded.session_state
+    assert any(f"**{run_id}** — completed" in m.value for m in reloaded.markdown)
+    metrics = open_page("pages/metrics.py")
+    assert run_id in metrics.multiselect[0].value
+
+
+def test_a_reload_during_training_shows_the_run_where_it_is(
+    models, tiny_model_dir, no_workers_left
+):
+    app = start_training(open_page("pages/train.py"), tiny_model_dir, epochs=200)
+    run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)
+    wait_for(lambda: run.state == "running" and run.events(), "the run to start")
+    reloaded = open_page("pages/train.py")
+    shown = " ".join(m.value for m in reloaded.markdown)
+    assert f"**{run.run_id}** — running" in shown
+
+
+def test_a_second_start_while_one_runs_is_queued_with_its_place(
+    models, tiny_model_dir, no_workers_left
+):
+    first = start_training(open_page("pages/train.py"), tiny_model_dir, epochs=200)
+    first_run = runs.load_run(first.session_state[studio.WATCHED_RUN], models)
+    wait_for(lambda: first_run.state == "running", "the first run to start")
+    second = start_training(open_page("pages/train.py"), tiny_model_dir)
+    second_id = second.session_state[studio.WATCHED_RUN]
+    assert second_id != first_run.run_id
+    second.run()
+    assert any("Waiting in the queue: position 1" in m.value for m in second.info)

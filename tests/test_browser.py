@@ -1,0 +1,154 @@
+"""The real app in a real browser: upload, train a tiny model, read its metrics, predict.
+
+Drives `streamlit run app.py` with Playwright in Debian's Chromium and saves a full-page
+screenshot of every page into artifacts/screenshots/. In CI a missing browser fails the test;
+elsewhere it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = os.environ.get("BERTVIZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SAMPLE = ROOT / "bertviz_lib" / "samples" / "sentiment.csv"
+
+
+def browser_missing() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    reason = browser_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"The browser test cannot run in CI: {reason}.")
+        pytest.skip(reason)
+    port = free_port()
+    models = tmp_path_factory.mktemp("browser-models")
+    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")  # noqa: SIM115
+    env = {**os.environ, "BERTVIZ_MODELS_DIR": str(models), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = context.new_page()
+        dialogs = []
+        tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        tab.goto(server)
+        tab.get_by_role("heading", name="BERTViz Studio").wait_for(timeout=60_000)
+        yield tab
+        assert dialogs == [], f"a dialog opened: {dialogs}"
+        browser.close()
+
+
+def go_to(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+
+
+def wait_until_idle(page, timeout: float = 60) -> None:
+    """Streamlit shows a running indicator while the script runs; wait for it to go."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout * 1000)
+
+
+def shoot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def choose(page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_until_idle(page)
+
+
+def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
+    shoot(page, "1-home")
+
+    go_to(page, "Data")
+    page.get_by_text("My own file").click()
+    wait_until_idle(page)
+    page.locator('input[type="file"]').first.set_input_files(str(SAMPLE))
+    page.get_by_text("Ready:").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    shoot(page, "2-data")
+
+    go_to(page, "Train")
+    choose(page, "Model", "A local folder…")
+    page.get_by_label("Model folder").fill(tiny_model_dir)
+    page.get_by_label("Model folder").press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("completed", exact=False).first.wait_for(timeout=240_000)
+    wait_until_idle(page)
+    shoot(page, "3-train")
+
+    go_to(page, "Metrics")
+    page.get_by_text("Confusion matrix").first.wait_for(timeout=60_000)
+    shoot(page, "4-metrics")
+
+    go_to(page, "Predict")
+    page.get_by_label("Text").fill("A warm, funny and beautifully made film.")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    page.get_by_text("Predicted:").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    shoot(page, "5-predict")
+
+    for number, title in ((6, "Explain"), (7, "Learn & Quiz")):
+        go_to(page, title)
+        shoot(page, f"{number}-{title.split()[0].lower()}")

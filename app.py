@@ -2,20 +2,22 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="BERTViz Studio", page_icon="🔎", layout="wide")
+st.set_page_config(
+    page_title="BERTViz Studio", page_icon=":material/search_insights:", layout="wide"
+)
 
 navigation = st.navigation(
     {
         "Studio": [
-            st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-            st.Page("pages/data.py", title="Data", icon="📄"),
-            st.Page("pages/train.py", title="Train", icon="🏋️"),
-            st.Page("pages/metrics.py", title="Metrics", icon="📊"),
-            st.Page("pages/predict.py", title="Predict", icon="🔮"),
+            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+            st.Page("pages/data.py", title="Data", icon=":material/table:"),
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+            st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
         ],
         "Understand": [
-            st.Page("pages/explain.py", title="Explain", icon="🔍"),
-            st.Page("pages/learn.py", title="Learn & Quiz", icon="🎓"),
+            st.Page("pages/explain.py", title="Explain", icon=":material/search_insights:"),
+            st.Page("pages/learn.py", title="Learn & Quiz", icon=":material/school:"),
         ],
     }
 )

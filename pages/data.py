@@ -110,4 +110,4 @@ st.success(
     f"Ready: {len(train)} training and {len(validation)} validation rows, "
     f"{len(train.label_names)} labels, {train.problem_type.replace('_', '-')}."
 )
-st.page_link("pages/train.py", label="Go on to Train", icon="🏋️")
+st.page_link("pages/train.py", label="Go on to Train", icon=":material/model_training:")

@@ -12,7 +12,7 @@ st.title("Metrics")
 finished = [r for r in runs.list_runs() if r.loadable and r.metrics]
 if not finished:
     st.info("No finished run yet.")
-    st.page_link("pages/train.py", label="Train one", icon="🏋️")
+    st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
     st.stop()
 
 ids = [r.run_id for r in finished]

@@ -10,7 +10,7 @@ st.title("Predict")
 ready = [r for r in runs.list_runs() if r.loadable]
 if not ready:
     st.info("No trained run yet.")
-    st.page_link("pages/train.py", label="Train one", icon="🏋️")
+    st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
     st.stop()
 
 run = st.selectbox("Run", ready, format_func=lambda r: r.run_id)

@@ -23,7 +23,7 @@ st.markdown(
     f"{len(prepared.validation)} validation rows, {len(prepared.train.label_names)} labels "
     f"({prepared.train.problem_type.replace('_', '-')}). **Device:** {describe(device)}."
 )
-st.page_link("pages/data.py", label="Change the data", icon="📄")
+st.page_link("pages/data.py", label="Change the data", icon=":material/table:")
 
 choice = st.selectbox(
     "Model", ["bundled", *HUB_MODELS, LOCAL],
@@ -102,7 +102,7 @@ def show_run(run: runs.Run) -> None:
         st.error(run.status.get("error") or "The run failed.")
     if state in ("completed", "cancelled") and run.loadable:
         st.success(run.status.get("message") or "Done.")
-        st.page_link("pages/metrics.py", label="See its metrics", icon="📊")
+        st.page_link("pages/metrics.py", label="See its metrics", icon=":material/monitoring:")
     if state in ("queued", "running") and st.button("Cancel", key=f"cancel-{run.run_id}"):
         launcher.cancel(run)
         st.toast(f"Cancelling {run.run_id}…")

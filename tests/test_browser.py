@@ -108,7 +108,12 @@ def wait_until_idle(page, timeout: float = 60) -> None:
 
 
 def shoot(page, name: str) -> None:
+    """Streamlit scrolls inside its main pane, so grow the window to the pane's height first."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 12000)})
+    page.wait_for_timeout(800)  # plotly redraws on resize
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def choose(page, label: str, option: str) -> None:
@@ -133,6 +138,11 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     page.get_by_label("Model folder").fill(tiny_model_dir)
     page.get_by_label("Model folder").press("Enter")
     wait_until_idle(page)
+    page.get_by_text("Settings", exact=True).click()
+    for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", "6")):
+        page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label(label, exact=True).press("Enter")
+        wait_until_idle(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("completed", exact=False).first.wait_for(timeout=240_000)
     wait_until_idle(page)
@@ -143,7 +153,7 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     shoot(page, "4-metrics")
 
     go_to(page, "Predict")
-    page.get_by_label("Text").fill("A warm, funny and beautifully made film.")
+    page.get_by_label("Text", exact=True).fill("A warm, funny and beautifully made film.")
     page.get_by_role("button", name="Predict", exact=True).click()
     page.get_by_text("Predicted:").wait_for(timeout=60_000)
     wait_until_idle(page)

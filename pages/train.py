@@ -95,9 +95,10 @@ def show_run(run: runs.Run) -> None:
         st.plotly_chart(charts.loss_curves(events), key=f"loss-{run.run_id}")
     evaluations = [e for e in events if e["event"] == "evaluation"]
     if evaluations:
-        st.dataframe([{"epoch": e["epoch"], **{k: e["metrics"].get(k) for k in
-                      ("accuracy", "macro_f1", "micro_f1", "log_loss")}} for e in evaluations],
-                     hide_index=True)  # fmt: skip
+        keys = [k for k in ("accuracy", "macro_f1", "micro_f1", "log_loss")
+                if evaluations[-1]["metrics"].get(k) is not None]  # fmt: skip
+        rows = [{"epoch": e["epoch"], **{k: e["metrics"][k] for k in keys}} for e in evaluations]
+        st.dataframe(rows, hide_index=True)
     if state == "failed":
         st.error(run.status.get("error") or "The run failed.")
     if state in ("completed", "cancelled") and run.loadable:
@@ -108,7 +109,6 @@ def show_run(run: runs.Run) -> None:
         st.toast(f"Cancelling {run.run_id}…")
 
 
-@st.fragment(run_every=1.0)
 def live_runs() -> None:
     shown = runs_to_show()
     if not shown:
@@ -118,7 +118,10 @@ def live_runs() -> None:
             show_run(run)
 
 
-if launcher.queue(runs.run_root()) and launcher.active(runs.run_root()) is None:
-    launcher.ensure_worker(runs.run_root())  # runs queued before a restart start now
+root = runs.run_root()
+busy = launcher.active(root) is not None or bool(launcher.queue(root))
+if busy and launcher.active(root) is None:
+    launcher.ensure_worker(root)  # runs queued before a restart start now
 st.subheader("Runs in progress")
-live_runs()
+# Poll the run folders only while something trains or waits; otherwise draw once.
+st.fragment(live_runs, run_every=2.0 if busy else None)()

@@ -71,17 +71,16 @@ def token_lengths(lengths: Sequence[int], max_length: int) -> go.Figure:
     truncated = sum(n > max_length for n in values)
     share = truncated / len(values) if values else 0.0
     figure = go.Figure(go.Histogram(x=values, name="texts", marker_color=PALETTE[0]))
-    figure.add_vline(
-        x=max_length,
-        line_dash="dash",
-        line_color="#444444",
-        annotation_text=(
-            f"{share:.1%} ({truncated} of {len(values)}) longer than {max_length} tokens: truncated"
-        ),
-        annotation_position="top right",
-    )
+    figure.add_vline(x=max_length, line_dash="dash", line_color="#444444")
+    figure.add_annotation(
+        text=f"{share:.1%} ({truncated} of {len(values)}) longer than {max_length} tokens: "
+        "truncated",
+        xref="paper", yref="paper", x=1, y=1.02, xanchor="right", yanchor="bottom",
+        showarrow=False,
+    )  # fmt: skip
     _style(figure, "Text length in tokens", "Tokens", "Texts")
-    figure.update_layout(showlegend=False)
+    right_edge = 1.15 * max([max_length, *values])  # the limit line and every text in view
+    figure.update_layout(showlegend=False, xaxis_range=[0, right_edge])
     return figure
 
 

@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 SAMPLE = ROOT / "bertviz_lib" / "samples" / "sentiment.csv"
+REAL_MODEL = os.environ.get("BERTVIZ_BROWSER_REAL_MODEL") == "1"
 
 
 def browser_missing() -> str | None:
@@ -134,17 +135,20 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     shoot(page, "2-data")
 
     go_to(page, "Train")
-    choose(page, "Model", "A local folder…")
-    page.get_by_label("Model folder").fill(tiny_model_dir)
-    page.get_by_label("Model folder").press("Enter")
-    wait_until_idle(page)
-    page.get_by_text("Settings", exact=True).click()
-    for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", "6")):
-        page.get_by_label(label, exact=True).fill(value)
-        page.get_by_label(label, exact=True).press("Enter")
+    if REAL_MODEL:  # BERTVIZ_BROWSER_REAL_MODEL=1: the bundled model, for realistic screenshots
+        page.get_by_text("Estimated time").wait_for(timeout=120_000)
+    else:
+        choose(page, "Model", "A local folder…")
+        page.get_by_label("Model folder").fill(tiny_model_dir)
+        page.get_by_label("Model folder").press("Enter")
         wait_until_idle(page)
+        page.get_by_text("Settings", exact=True).click()
+        for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", "6")):
+            page.get_by_label(label, exact=True).fill(value)
+            page.get_by_label(label, exact=True).press("Enter")
+            wait_until_idle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("completed", exact=False).first.wait_for(timeout=240_000)
+    page.get_by_text("completed", exact=False).first.wait_for(timeout=600_000)
     wait_until_idle(page)
     shoot(page, "3-train")
 

@@ -190,3 +190,30 @@ def test_a_second_start_while_one_runs_is_queued_with_its_place(
     assert second_id != first_run.run_id
     second.run()
     assert any("Waiting in the queue: position 1" in m.value for m in second.info)
+
+
+def test_predict_page_predicts_an_uploaded_file(trained_run):
+    app = open_page("pages/predict.py")
+    table = b"id,review\n1,the film was superb\n2,the hotel was awful\n3,=HYPERLINK(1)\n"
+    app.file_uploader[0].set_value(("new.csv", table, "text/csv")).run()
+    assert app.selectbox[1].value == "review"
+    app.button[1].click().run()
+    assert not app.exception
+    shown = app.dataframe[0].value
+    assert list(shown["text"]) == ["the film was superb", "the hotel was awful", "=HYPERLINK(1)"]
+    assert {"predicted_label", "p_negative", "p_positive"} <= set(shown.columns)
+    assert len(app.get("download_button")) == 1
+
+
+@pytest.mark.parametrize("problem_type", ["binary", "multi_label"])
+def test_metrics_page_handles_binary_and_multi_label_runs(models, tiny_model_dir, problem_type):
+    data = prepared(problem_type)
+    config = tiny_config(tiny_model_dir, problem_type=problem_type)
+    run_training(data, DataConfig(), config, runs.create_run(models))
+    app = open_page("pages/metrics.py")
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert ("Micro-F1" in labels) == (problem_type == "multi_label")
+    if problem_type == "multi_label":  # one 2x2 matrix per label, picked by name
+        app.selectbox[0].set_value(data.train.label_names[-1]).run()
+        assert not app.exception

@@ -30,8 +30,8 @@ def measure_rate(
     labels = torch.zeros(batch_size, dtype=torch.long, device=device)
     loss_fn = heads.loss_function("single_label")
     started = None
-    for step in range(steps + 1):
-        if step == 1:
+    for step in range(steps + 2):
+        if step == 2:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()

@@ -12,15 +12,18 @@ st.markdown(
     "**Data → Train → Metrics → Predict → Explain → Learn & Quiz**"
 )
 
-left, right = st.columns(2)
-left.metric("Device", describe(resolve_device("auto")))
-right.metric("Bundled model", "all-MiniLM-L6-v2 (6 layers, 22.7M parameters)")
+st.markdown(
+    f"**Device:** {describe(resolve_device('auto'))}  \n"
+    "**Bundled model:** all-MiniLM-L6-v2, a 6-layer uncased BERT with 22.7M parameters "
+    "(works offline)."
+)
 st.caption(f"Bundled weights: {bundled_path()}")
 
 st.subheader("Latest runs")
 latest = runs.list_runs()[:10]
 if not latest:
-    st.info("No runs yet. Train one from the command line: `python -m bertviz_lib train`.")
+    st.info("No runs yet: choose your data (or keep the bundled sample), then train.")
+    st.page_link("pages/data.py", label="Start with Data", icon=":material/table:")
 else:
     st.dataframe(
         [

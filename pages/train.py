@@ -37,13 +37,26 @@ with st.expander("Settings", expanded=False):
 config = TrainConfig(model=model or "bundled", problem_type=dataset.problem_type,
                      max_length=dataset.max_length, **values)  # fmt: skip
 
-if config.model == "bundled" and not config.problems():
+
+def training_rate() -> tuple[float, str] | None:
+    """Samples/s of the last completed run of this model here, or measured now (bundled only)."""
+    for run in runs.list_runs():
+        same = run.config.get("train", {}).get("model") == config.model
+        if same and run.state == "completed" and run.metrics.get("samples_per_second"):
+            return run.metrics["samples_per_second"], f"the speed of run {run.run_id}"
+    if config.model != "bundled" or config.problems():
+        return None
     lengths = [len(t.split()) for t in prepared.train.texts[:200]]
     tokens = min(config.max_length, int(1.3 * sum(lengths) / max(len(lengths), 1)) + 2)
-    rate = studio.measured_rate(config.model, config.batch_size, tokens)
-    seconds = training_seconds(rate, len(prepared.train), len(prepared.validation), config.epochs)
+    return studio.measured_rate(config.model, config.batch_size, tokens), "a measured speed"
+
+
+rate = training_rate()
+if rate:
+    seconds = training_seconds(rate[0], len(prepared.train), len(prepared.validation),
+                               config.epochs)  # fmt: skip
     st.caption(f"Estimated time on this {device.type.upper()}: about {seconds / 60:.1f} minutes "
-               f"(measured {rate:.0f} training samples/s).")  # fmt: skip
+               f"({rate[1]}: {rate[0]:.0f} training samples/s).")  # fmt: skip
 
 run_name = st.text_input("Run name", value=dataset.file_name.rsplit(".", 1)[0])
 if st.button("Start training", type="primary"):

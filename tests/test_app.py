@@ -18,7 +18,8 @@ def test_home_lists_runs_and_the_device(tmp_path, monkeypatch):
     app = AppTest.from_file(APP, default_timeout=60).run()
     assert not app.exception
     assert app.title[0].value == "BERTViz Studio"
-    assert app.metric[0].value in ("cpu", "mps") or app.metric[0].value.startswith("cuda")
+    device = app.markdown[1].value
+    assert "**Device:** cpu" in device or "**Device:** cuda" in device or "mps" in device
     table = app.dataframe[0].value
     assert list(table["state"]) == ["failed"]
     assert table["run"][0].endswith("listed")

@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -359,7 +359,3 @@ def predictions_table(
     for index, name in enumerate(data.label_names):
         table[f"p_{name}"] = probabilities[:, index]
     return table
-
-
-def describe_config(config: TrainConfig) -> dict:
-    return asdict(config)

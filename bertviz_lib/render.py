@@ -1,0 +1,65 @@
+"""The only place that builds HTML. Every piece of user text is escaped here, once.
+
+Captum's `visualize_text` pastes tokens into HTML unescaped, so a review containing
+`<img src=x onerror=...>` would run in the page; these functions never do that.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+POSITIVE = (33, 102, 172)  # blue: pushes towards the target class
+NEGATIVE = (178, 24, 43)  # red: pushes away from it
+
+
+def _escape(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def attribution_colour(value: float, scale: float) -> str:
+    """A diverging colour: white at zero, full blue or red at +-scale."""
+    strength = 0.0 if scale <= 0 else min(abs(value) / scale, 1.0)
+    red, green, blue = POSITIVE if value >= 0 else NEGATIVE
+    mix = [round(255 + (channel - 255) * strength) for channel in (red, green, blue)]
+    return f"rgb({mix[0]},{mix[1]},{mix[2]})"
+
+
+def token_heatmap(tokens: Sequence[str], values: Sequence[float], title: str = "") -> str:
+    """Tokens as coloured spans with their value on hover, and a legend underneath."""
+    if len(tokens) != len(values):
+        raise ValueError(f"{len(tokens)} tokens but {len(values)} attribution values.")
+    scale = max((abs(v) for v in values), default=0.0)
+    spans = []
+    for token, value in zip(tokens, values, strict=True):
+        colour = attribution_colour(value, scale)
+        text_colour = "#ffffff" if scale and abs(value) / scale > 0.6 else "#111111"
+        spans.append(
+            f'<span class="bv-token" title="{_escape(token)}: {value:+.4f}" '
+            f'style="background:{colour};color:{text_colour};padding:2px 4px;margin:1px;'
+            f'border-radius:3px;display:inline-block">{_escape(token)}</span>'
+        )
+    heading = f'<div class="bv-title"><strong>{_escape(title)}</strong></div>' if title else ""
+    return (
+        f'<div class="bv-heatmap" style="font-family:sans-serif;line-height:2">{heading}'
+        f"{''.join(spans)}{_legend(scale)}</div>"
+    )
+
+
+def _legend(scale: float) -> str:
+    stops = ", ".join(attribution_colour(v * scale, scale) for v in (-1, -0.5, 0, 0.5, 1))
+    return (
+        '<div class="bv-legend" style="font-size:0.8em;margin-top:6px">'
+        f"<span>against the class (-{scale:.3g})</span>"
+        f'<span style="display:inline-block;width:160px;height:10px;margin:0 8px;'
+        f'background:linear-gradient(to right, {stops})"></span>'
+        f"<span>for the class (+{scale:.3g})</span></div>"
+    )
+
+
+def standalone_page(title: str, body: str) -> str:
+    """A whole HTML document around already-built (escaped) HTML, for downloads."""
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f"<title>{_escape(title)}</title></head><body>{body}</body></html>"
+    )

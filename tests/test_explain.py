@@ -1,0 +1,190 @@
+"""Attributions on trained tiny runs: completeness, auto steps, words, targets, truncation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from bertviz_lib import explain, heads, runs
+from bertviz_lib.config import DataConfig
+from bertviz_lib.predict import Predictor
+from bertviz_lib.training_run import run_training
+
+from .test_train import prepared, tiny_config
+
+NEGATIVE = "the hotel was awful"
+
+
+def _train(tmp_path_factory, tiny_model_dir, problem_type: str) -> Predictor:
+    data = prepared(problem_type)
+    folder = tmp_path_factory.mktemp(f"explain-{problem_type}")
+    config = tiny_config(tiny_model_dir, problem_type=problem_type)
+    return Predictor.from_run(run_training(data, DataConfig(), config, runs.create_run(folder)))
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory, tiny_model_dir) -> Predictor:
+    return _train(tmp_path_factory, tiny_model_dir, "single_label")
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory, tiny_model_dir) -> Predictor:
+    return _train(tmp_path_factory, tiny_model_dir, "binary")
+
+
+@pytest.fixture(scope="module")
+def multi_label(tmp_path_factory, tiny_model_dir) -> Predictor:
+    return _train(tmp_path_factory, tiny_model_dir, "multi_label")
+
+
+def probabilities(predictor: Predictor, text: str) -> torch.Tensor:
+    encoded = predictor.tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = predictor.model(**encoded).logits
+    return heads.probabilities(predictor.problem_type, logits)[0]
+
+
+@pytest.mark.parametrize("baseline", explain.BASELINES)
+def test_attributions_sum_to_the_probability_change_within_delta(predictor, baseline):
+    result = explain.explain(predictor, NEGATIVE, baseline=baseline, n_steps=32)
+    change = result.target_probability - result.baseline_probability
+    assert abs(change) > 0.5  # the baseline really moves the prediction: the check is not vacuous
+    assert abs(sum(result.token_attributions) - change) <= abs(result.delta) + 1e-4
+    assert result.n_steps == 32 and result.tries == [(32, result.delta)]
+    assert result.converged == (abs(result.delta) < 0.05)
+    json.loads(json.dumps(dataclasses.asdict(result)))
+
+
+def test_numbers_equal_a_direct_layer_integrated_gradients_call(predictor):
+    from captum.attr import LayerIntegratedGradients
+
+    model, tokenizer = predictor.model, predictor.tokenizer
+    result = explain.explain(predictor, NEGATIVE, baseline="pad", n_steps=16)
+    encoded = tokenizer(NEGATIVE, return_tensors="pt")
+    ids = encoded["input_ids"]
+    base = torch.full_like(ids, tokenizer.pad_token_id)
+    base[0, 0], base[0, -1] = tokenizer.cls_token_id, tokenizer.sep_token_id
+
+    def forward(input_ids, mask):
+        logits = model(input_ids=input_ids, attention_mask=mask).logits
+        return torch.softmax(logits, dim=-1)[:, result.target]
+
+    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    direct, delta = lig.attribute(
+        ids,
+        baselines=base,
+        additional_forward_args=(encoded["attention_mask"],),
+        n_steps=16,
+        return_convergence_delta=True,
+    )
+    assert result.token_attributions == pytest.approx(direct[0].sum(-1).tolist(), abs=1e-4)
+    assert result.delta == pytest.approx(float(delta[0]), abs=1e-4)
+
+
+def test_auto_mode_doubles_steps_and_stops_at_the_first_under_tolerance(predictor):
+    capped = explain.explain(predictor, NEGATIVE, tolerance=1e-9)
+    assert [n for n, _ in capped.tries] == [8, 16, 32, 64, 128]
+    assert capped.converged is False and capped.n_steps == 128
+    # Just above the smallest |delta| seen: auto mode must stop at the first try under it.
+    tolerance = min(abs(d) for _, d in capped.tries) * 1.001
+    first = next(i for i, (_, d) in enumerate(capped.tries) if abs(d) < tolerance)
+    stopped = explain.explain(predictor, NEGATIVE, tolerance=tolerance)
+    assert stopped.tries == capped.tries[: first + 1]
+    assert stopped.converged is True and stopped.n_steps == capped.tries[first][0]
+    assert explain.step_schedule(100) == [8, 16, 32, 64, 100]
+
+
+def test_wordpiece_pieces_are_joined_into_words(predictor):
+    text = "the film was unbelievably awful"
+    pieces = predictor.tokenizer.tokenize(text)
+    assert any(p.startswith("##") for p in pieces)  # the check below needs a split word
+    result = explain.explain(predictor, text, n_steps=8)
+    assert result.tokens == ["[CLS]", *pieces, "[SEP]"]
+    assert result.words == ["the", "film", "was", "unbelievably", "awful"]
+    start = result.tokens.index(pieces[3])  # the first piece of "unbelievably"
+    end = start + next(i for i, p in enumerate(pieces[4:]) if not p.startswith("##")) + 1
+    assert result.word_attributions[3] == pytest.approx(sum(result.token_attributions[start:end]))
+    assert sum(result.word_attributions) == pytest.approx(sum(result.token_attributions[1:-1]))
+
+
+def test_an_explicit_target_is_explained_instead_of_the_prediction(predictor):
+    default = explain.explain(predictor, NEGATIVE, n_steps=8)
+    assert default.label == "negative"
+    other = explain.explain(predictor, NEGATIVE, target="positive", n_steps=8)
+    assert (other.target, other.label) == (1, "positive")
+    assert other.target_probability == pytest.approx(1 - default.target_probability, abs=1e-5)
+    with pytest.raises(ValueError):
+        explain.explain(predictor, NEGATIVE, target="neutral")
+
+
+def test_binary_negative_target_is_one_minus_the_sigmoid(binary):
+    assert binary.problem_type == "binary"
+    with torch.no_grad():
+        logits = binary.model(**binary.tokenizer(NEGATIVE, return_tensors="pt")).logits
+    assert logits.shape == (1, 1)
+    positive = float(torch.sigmoid(logits[0, 0]))
+    default = explain.explain(binary, NEGATIVE, n_steps=16)
+    assert (default.target, default.label) == (0, "negative")
+    assert default.target_probability == pytest.approx(1 - positive, abs=1e-5)
+    flipped = explain.explain(binary, NEGATIVE, target=1, n_steps=16)
+    assert flipped.target_probability == pytest.approx(positive, abs=1e-5)
+    change = flipped.target_probability - flipped.baseline_probability
+    assert abs(sum(flipped.token_attributions) - change) <= abs(flipped.delta) + 1e-4
+
+
+def test_multi_label_explains_the_most_probable_label(multi_label):
+    text = "the hotel was lovely"
+    expected = probabilities(multi_label, text)
+    result = explain.explain(multi_label, text, n_steps=16)
+    assert result.target == int(torch.argmax(expected)) and result.label == "travel"
+    assert result.target_probability == pytest.approx(float(expected.max()), abs=1e-5)
+    other = explain.explain(multi_label, text, target="media", baseline="mask", n_steps=16)
+    assert other.target_probability == pytest.approx(float(expected[0]), abs=1e-5)
+    change = other.target_probability - other.baseline_probability
+    assert abs(sum(other.token_attributions) - change) <= abs(other.delta) + 1e-4
+
+
+def test_a_long_text_is_explained_on_its_truncated_window(predictor):
+    text = " ".join(["the film was awful"] * 20)
+    result = explain.explain(predictor, text, n_steps=8, max_length=16)
+    assert result.truncated is True and len(result.tokens) == 16 and result.total_tokens == 82
+    assert result.tokens[0] == "[CLS]" and result.tokens[-1] == "[SEP]"
+    short = explain.explain(predictor, NEGATIVE, n_steps=8)
+    assert short.truncated is False and short.total_tokens == len(short.tokens)
+
+
+def test_markup_in_the_text_comes_back_as_plain_tokens(predictor):
+    result = explain.explain(predictor, "<script>alert(1)</script> awful", n_steps=8)
+    assert result.tokens[1:4] == ["<", "script", ">"]
+    assert "<" in result.words and "script" in result.words
+
+
+def test_gradient_x_input_has_the_explanation_shape(predictor):
+    result = explain.explain(predictor, NEGATIVE, method="gradient_x_input")
+    assert result.method == "gradient_x_input" and result.label == "negative"
+    assert len(result.token_attributions) == len(result.tokens) == 6
+    assert result.delta is None and result.converged is None and result.n_steps is None
+    assert any(abs(x) > 0 for x in result.token_attributions)
+    json.dumps(dataclasses.asdict(result))
+
+
+@pytest.mark.parametrize("baseline", ["pad", "mask"])
+def test_occlusion_is_the_drop_when_one_token_is_replaced(predictor, baseline):
+    result = explain.explain(predictor, NEGATIVE, method="occlusion", baseline=baseline)
+    assert result.method == "occlusion" and result.baseline == baseline
+    assert result.token_attributions[0] == 0.0 and result.token_attributions[-1] == 0.0
+    filler = "[PAD]" if baseline == "pad" else "[MASK]"
+    occluded = probabilities(predictor, f"the hotel was {filler}")[result.target]
+    expected = result.target_probability - float(occluded)
+    assert result.token_attributions[4] == pytest.approx(expected, abs=1e-5)
+    assert result.words[-1] == "awful" and result.word_attributions[-1] > 0.5
+
+
+def test_unknown_options_are_refused(predictor):
+    with pytest.raises(ValueError):
+        explain.explain(predictor, NEGATIVE, baseline="unk")
+    with pytest.raises(ValueError):
+        explain.explain(predictor, NEGATIVE, method="lime")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from bertviz_lib import batching, charts, data
+from bertviz_lib import charts, data
 from bertviz_lib.config import PROBLEM_TYPES, DataConfig, help_text
 from bertviz_lib.samples import SAMPLES
 from pages import studio
@@ -104,8 +104,7 @@ for row in train.labels + validation.labels:
 colours = charts.class_colours(train.label_names)
 left, right = st.columns(2)
 left.plotly_chart(charts.label_distribution(counts, colours))
-lengths = batching.token_counter(studio.tokenizer())(train.texts + validation.texts)
-right.plotly_chart(charts.token_lengths(lengths, max_length))
+right.plotly_chart(charts.token_lengths(dataset.lengths, max_length))
 st.success(
     f"Ready: {len(train)} training and {len(validation)} validation rows, "
     f"{len(train.label_names)} labels, {train.problem_type.replace('_', '-')}."

@@ -29,6 +29,7 @@ class Dataset:
     max_length: int
     prepared: data.PreparedData
     from_sample: bool
+    lengths: list[int]  # token counts of every text, as the data checks measured them
 
 
 def upload_limit_mb() -> int:
@@ -61,6 +62,14 @@ def prepare(
     max_length: int,
     from_sample: bool,
 ) -> Dataset:
+    count_tokens = batching.token_counter(tokenizer())
+    measured: list[int] = []
+
+    def remembering_counter(texts: list[str]) -> list[int]:
+        """Tokenizing a large upload takes seconds; the histogram reuses these counts."""
+        measured[:] = count_tokens(texts)
+        return list(measured)
+
     prepared = data.prepare(
         raw,
         name=file_name,
@@ -73,10 +82,10 @@ def prepare(
         validation_fraction=data_config.validation_fraction,
         max_rows=data_config.max_rows,
         max_length=max_length,
-        token_counter=batching.token_counter(tokenizer()),
+        token_counter=remembering_counter,
     )
     return Dataset(file_name, raw, validation_name, validation_raw, data_config, problem_type,
-                   max_length, prepared, from_sample)  # fmt: skip
+                   max_length, prepared, from_sample, measured)  # fmt: skip
 
 
 def current_dataset() -> Dataset:

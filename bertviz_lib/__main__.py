@@ -1,4 +1,4 @@
-"""Command line: `python -m bertviz_lib train | predict | evaluate | runs | worker`.
+"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | runs | worker`.
 
 Every mistake a user can make (a missing file, a wrong column, a run that does not exist) ends
 with exit code 2 and one line `error: ...`; tracebacks are for bugs only.
@@ -81,6 +81,16 @@ def build_parser() -> Parser:
 
     listing = commands.add_parser("runs", help="List the runs and their state.")
     listing.add_argument("--json", action="store_true")
+
+    explain = commands.add_parser("explain", help="Token attributions for one text.")
+    explain.add_argument("--run", required=True, help="Run id or run folder.")
+    explain.add_argument("--text", required=True)
+    explain.add_argument("--method", choices=["ig", "gxi", "occlusion"], default="ig",
+                         help="Integrated Gradients, gradient x input, or occlusion.")  # fmt: skip
+    explain.add_argument("--baseline", choices=["pad", "mask", "zero"], default="pad")
+    explain.add_argument("--steps", default="auto", help="IG steps, or 'auto' (8 to 128).")
+    explain.add_argument("--target", help="Class to explain (default: the predicted one).")
+    explain.add_argument("--json", action="store_true")
 
     commands.add_parser("worker", help="Train the queued runs one at a time (the app starts it).")
     return parser

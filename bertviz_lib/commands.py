@@ -174,6 +174,46 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+METHOD_NAMES = {"ig": "integrated_gradients", "gxi": "gradient_x_input", "occlusion": "occlusion"}
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .explain import explain
+
+    options = {}
+    if args.method == "ig":
+        steps = None if args.steps == "auto" else _positive_int(args.steps, "--steps")
+        options.update(baseline=args.baseline, n_steps=steps)
+    elif args.method == "occlusion":
+        if args.baseline == "zero":
+            raise data.DataError("Occlusion replaces tokens, so its baseline is pad or mask.")
+        options["baseline"] = args.baseline
+    predictor = _predictor(args)
+    if args.target is not None and args.target not in predictor.label_names:
+        names = ", ".join(predictor.label_names)
+        raise data.DataError(f"--target '{args.target}' is not a label of this run ({names}).")
+    result = explain(predictor, args.text, METHOD_NAMES[args.method], target=args.target,
+                     **options)  # fmt: skip
+    if args.json:
+        emit_json(asdict(result))
+        return 0
+    print(f"{result.method}: target '{result.label}' (p = {result.target_probability:.3f})")
+    if result.delta is not None:
+        verdict = "converged" if result.converged else "NOT converged"
+        print(f"n_steps {result.n_steps}, convergence delta {result.delta:+.4f} ({verdict})")
+    for word, value in zip(result.words, result.word_attributions, strict=True):
+        print(f"{value:+.4f}\t{word}")
+    return 0
+
+
+def _positive_int(text: str, flag: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise data.DataError(f"{flag} must be a positive whole number or 'auto', not '{text}'.")
+    return int(text)
+
+
 def command_runs(args: argparse.Namespace) -> int:
     listed = runs.list_runs(args.output_dir)
     rows = [

@@ -189,3 +189,20 @@ def test_bad_data_for_a_prepared_run_folder_marks_it_failed(tmp_path, capsys):
     assert code == 2
     run = runs.load_run(run_dir)
     assert run.state == "failed" and "two different labels" in run.status["error"]
+
+
+def test_explain_prints_attributions_with_the_convergence_check(trained, capsys):
+    models, result = trained
+    run = Path(result["run"]).name
+    base = ["--output-dir", str(models), "explain", "--run", run, "--text", "the film was superb"]
+    assert main([*base, "--json"]) == 0
+    explanation = json.loads(capsys.readouterr().out)
+    assert explanation["method"] == "integrated_gradients"
+    assert explanation["words"] == ["the", "film", "was", "superb"]
+    assert len(explanation["word_attributions"]) == 4
+    assert explanation["n_steps"] in (8, 16, 32, 64, 128) and explanation["delta"] is not None
+    assert main([*base, "--method", "occlusion", "--target", "negative"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("occlusion: target 'negative'") and "superb" in out
+    assert main([*base, "--steps", "many"]) == 2
+    assert "--steps must be" in capsys.readouterr().err

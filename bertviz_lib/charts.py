@@ -447,3 +447,40 @@ def _titled(title: str, skipped: int) -> str:
 def _unit_square(figure: go.Figure) -> None:
     figure.update_xaxes(range=[0, 1.0])
     figure.update_yaxes(range=[0, 1.02])
+
+
+def attention_grid(cls_rows, tokens: Sequence[str]) -> go.Figure:
+    """[CLS]'s attention for every layer x head at once: one row per (layer, head)."""
+    layers, heads, _ = cls_rows.shape
+    rows = [f"L{layer + 1} H{head + 1}" for layer in range(layers) for head in range(heads)]
+    figure = go.Figure(
+        go.Heatmap(
+            z=cls_rows.reshape(layers * heads, -1),
+            x=[f"{i}:{t}" for i, t in enumerate(tokens)],
+            y=rows,
+            colorscale="Blues",
+            zmin=0,
+            hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    _style(figure, "Attention from [CLS], every layer and head", "Token", "Layer, head")
+    figure.update_layout(height=max(350, 16 * len(rows)), yaxis_autorange="reversed")
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(type="category")
+    return figure
+
+
+def token_bars(
+    tokens: Sequence[str], series: Mapping[str, Sequence[float]], title: str
+) -> go.Figure:
+    """Several per-token scores side by side (for example rollout and Integrated Gradients)."""
+    figure = go.Figure()
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    for index, (name, values) in enumerate(series.items()):
+        figure.add_trace(
+            go.Bar(x=labels, y=[float(v) for v in values], name=str(name),
+                   marker_color=PALETTE[index % len(PALETTE)])
+        )  # fmt: skip
+    _style(figure, title, "Token", "Score")
+    figure.update_xaxes(type="category")
+    return figure

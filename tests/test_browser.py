@@ -163,6 +163,14 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     wait_until_idle(page)
     shoot(page, "5-predict")
 
-    for number, title in ((6, "Explain"), (7, "Learn & Quiz")):
-        go_to(page, title)
-        shoot(page, f"{number}-{title.split()[0].lower()}")
+    go_to(page, "Explain")
+    hostile = "A lovely film <img src=x onerror=alert(1)> with a dull ending."
+    page.get_by_label("Text", exact=True).fill(hostile)
+    page.get_by_label("Text", exact=True).press("Control+Enter")
+    page.get_by_role("heading", name="Attention").wait_for(timeout=120_000)
+    wait_until_idle(page)
+    assert page.locator("img[src='x']").count() == 0  # the tag stayed text
+    shoot(page, "6-explain")
+
+    go_to(page, "Learn & Quiz")
+    shoot(page, "7-learn")

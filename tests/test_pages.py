@@ -217,3 +217,20 @@ def test_metrics_page_handles_binary_and_multi_label_runs(models, tiny_model_dir
     if problem_type == "multi_label":  # one 2x2 matrix per label, picked by name
         app.selectbox[0].set_value(data.train.label_names[-1]).run()
         assert not app.exception
+
+
+def test_explain_page_shows_checked_attributions_and_attention(trained_run):
+    app = open_page("pages/explain.py")
+    app.text_area[0].set_value("the film was <img src=x onerror=alert(1)> superb").run()
+    assert not app.exception
+    assert [s.value for s in app.subheader] == [
+        "Integrated Gradients", "Gradient × input", "Occlusion", "Attention"
+    ]  # fmt: skip
+    badges = [m.value for m in app.success] + [m.value for m in app.warning]
+    assert any("delta" in b for b in badges)
+    heatmaps = app.get("html")
+    assert len(heatmaps) == 3
+    assert all("<img" not in h.proto.body for h in heatmaps)
+    assert ">&lt;</span>" in heatmaps[0].proto.body  # WordPiece splits '<' off as its own word
+    assert len(app.get("plotly_chart")) == 2  # the layer x head grid, rollout against IG
+    assert any("Spearman rank agreement" in m.value for m in app.markdown)

@@ -127,6 +127,23 @@ def _baseline_embeddings(model, tokenizer, encoded: _Encoded, baseline: str) -> 
     return embed(ids.unsqueeze(0)).detach()
 
 
+def _begin(
+    model,
+    tokenizer,
+    text: str,
+    problem_type: str,
+    label_names: list[str],
+    target: int | str | None,
+    max_length: int,
+):
+    """What every method starts from: the clock, the encoded text, the target and its p."""
+    started = time.perf_counter()
+    model.eval()
+    encoded = _encode(tokenizer, text, max_length, _device(model))
+    index, probability = _resolve_target(model, encoded, problem_type, label_names, target)
+    return started, encoded, index, probability
+
+
 def step_schedule(max_steps: int) -> list[int]:
     """Doubling step counts from 8 up to the cap, the cap always last: 8, 16, 32, 64, 128."""
     steps, n = [], AUTO_START_STEPS
@@ -200,10 +217,9 @@ def explain_integrated_gradients(
 
     if baseline not in BASELINES:
         raise ValueError(f"Unknown baseline '{baseline}'; choose one of {BASELINES}.")
-    started = time.perf_counter()
-    model.eval()
-    encoded = _encode(tokenizer, text, max_length, _device(model))
-    index, probability = _resolve_target(model, encoded, problem_type, label_names, target)
+    started, encoded, index, probability = _begin(
+        model, tokenizer, text, problem_type, label_names, target, max_length
+    )
     forward = _probability_of(model, problem_type, index)
     with torch.no_grad():
         inputs = model.get_input_embeddings()(encoded.ids)
@@ -254,10 +270,9 @@ def gradient_x_input(
     """Gradient × word embedding: one backward pass, a cheap first-order cross-check of IG."""
     from captum.attr import InputXGradient
 
-    started = time.perf_counter()
-    model.eval()
-    encoded = _encode(tokenizer, text, max_length, _device(model))
-    index, probability = _resolve_target(model, encoded, problem_type, label_names, target)
+    started, encoded, index, probability = _begin(
+        model, tokenizer, text, problem_type, label_names, target, max_length
+    )
     forward = _probability_of(model, problem_type, index)
     with torch.enable_grad():
         inputs = model.get_input_embeddings()(encoded.ids).detach().requires_grad_()
@@ -294,10 +309,9 @@ def occlusion(
     """
     if baseline not in ("pad", "mask"):
         raise ValueError("Occlusion replaces tokens by 'pad' or 'mask'.")
-    started = time.perf_counter()
-    model.eval()
-    encoded = _encode(tokenizer, text, max_length, _device(model))
-    index, probability = _resolve_target(model, encoded, problem_type, label_names, target)
+    started, encoded, index, probability = _begin(
+        model, tokenizer, text, problem_type, label_names, target, max_length
+    )
     filler = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
     positions = [i for i, is_special in enumerate(encoded.special) if not is_special]
     drops = torch.zeros(len(encoded.tokens))

@@ -1,7 +1,9 @@
 """The run folder: the contract between the training process and every reader.
 
 One writer (the training process, through `RunWriter`) and many readers (`load_run`,
-`list_runs`). Readers never write into a run. `completed` is written last, after `model/` has been
+`list_runs`). Readers never write into a run; the one exception is the app's queue
+(launcher.py), which marks runs that never got to train (cancelled before starting, or whose
+process died without a final state). `completed` is written last, after `model/` has been
 renamed into place whole, so a run that says `completed` can always be loaded.
 """
 

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from bertviz_lib import charts, render, runs
+from bertviz_lib import charts, render
 from bertviz_lib.attention import attention_maps, rank_agreement
 from bertviz_lib.explain import BASELINES, explain
 from pages import studio
@@ -15,14 +15,7 @@ METHODS = {
 }
 
 st.title("Explain")
-ready = [r for r in runs.list_runs() if r.loadable]
-if not ready:
-    st.info("No trained run yet.")
-    st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
-    st.stop()
-
-run = st.selectbox("Run", ready, format_func=lambda r: r.run_id)
-model = studio.predictor(str(run.path), run.status.get("finished"))
+run, model = studio.chosen_run_and_model()
 text = st.text_area("Text", value="", placeholder="Type a sentence to explain")
 if not text.strip():
     st.stop()

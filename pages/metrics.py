@@ -4,16 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from bertviz_lib import charts, exports, runs
+from pages import studio
 
 HEADLINE = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1",
             "roc_auc": "ROC-AUC", "ece": "ECE"}  # fmt: skip
 
 st.title("Metrics")
-finished = [r for r in runs.list_runs() if r.loadable and r.metrics]
-if not finished:
-    st.info("No finished run yet.")
-    st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
-    st.stop()
+finished = studio.loadable_runs()
 
 ids = [r.run_id for r in finished]
 chosen = st.multiselect("Runs (up to three to compare)", ids, default=ids[:1], max_selections=3)
@@ -30,8 +27,7 @@ if len(selected) > 1:
     ]), hide_index=True)  # fmt: skip
 
 
-def headline(run: runs.Run) -> None:
-    metrics = run.metrics
+def headline(metrics: dict) -> None:
     shown = [
         (label, metrics[key]) for key, label in HEADLINE.items() if metrics.get(key) is not None
     ]
@@ -43,12 +39,7 @@ def headline(run: runs.Run) -> None:
                    f"F1 {metrics['f1']:.3f}.")  # fmt: skip
 
 
-def per_class(run: runs.Run) -> None:
-    st.dataframe(pd.DataFrame(run.metrics["per_class"]), hide_index=True)
-
-
-def confusion(run: runs.Run, key: str) -> None:
-    metrics = run.metrics
+def confusion(metrics: dict, key: str) -> None:
     normalise = st.toggle("Normalise rows", key=f"normalise-{key}")
     if "confusion_matrix" in metrics:
         figure = charts.confusion_matrix(metrics["confusion_matrix"], metrics["label_names"],
@@ -61,8 +52,7 @@ def confusion(run: runs.Run, key: str) -> None:
                     key=f"confusion-{key}")  # fmt: skip
 
 
-def curves(run: runs.Run, key: str) -> None:
-    metrics, table = run.metrics, run.predictions()
+def curves(metrics: dict, table: pd.DataFrame, events: list[dict], key: str) -> None:
     names, problem_type = metrics["label_names"], metrics["problem_type"]
     y_true, probabilities = charts.validation_arrays(table, names, problem_type)
     colours = charts.class_colours(names)
@@ -74,33 +64,31 @@ def curves(run: runs.Run, key: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.reliability_diagram(metrics["calibration"], metrics["ece"]),
                       key=f"reliability-{key}")  # fmt: skip
-    events = run.events()
     right.plotly_chart(charts.loss_curves(events), key=f"loss-{key}")
     left, right = st.columns(2)
     left.plotly_chart(charts.learning_rate_curve(events), key=f"lr-{key}")
     right.plotly_chart(charts.epoch_metrics(events), key=f"epochs-{key}")
 
 
-def mistakes(run: runs.Run) -> pd.DataFrame:
-    table = run.predictions()
+def mistakes(table: pd.DataFrame) -> pd.DataFrame:
     wrong = table[table["true_label"] != table["predicted_label"]]
     return wrong.sort_values("confidence", ascending=False)[
         ["text", "true_label", "predicted_label", "confidence"]
     ]
 
 
-def downloads(run: runs.Run, key: str) -> None:
+def downloads(run: runs.Run, metrics: dict, table: pd.DataFrame, key: str) -> None:
     left, middle, right = st.columns(3)
     left.download_button(
         "Metrics (JSON)",
-        exports.metrics_json(run.metrics),
+        exports.metrics_json(metrics),
         f"{run.run_id}-metrics.json",
         "application/json",
         key=f"json-{key}",
     )
     middle.download_button(
         "Predictions (CSV)",
-        exports.safe_csv(run.predictions()),
+        exports.safe_csv(table),
         f"{run.run_id}-predictions.csv",
         "text/csv",
         key=f"csv-{key}",
@@ -118,19 +106,20 @@ def downloads(run: runs.Run, key: str) -> None:
 for run in selected:
     st.header(run.run_id)
     key = run.run_id
-    headline(run)
+    metrics, table = run.metrics, run.predictions()  # each read once: they are files
+    headline(metrics)
     overview, charts_tab, errors_tab, settings_tab = st.tabs(
         ["Per class", "Charts", "Misclassified", "Settings and data"]
     )
     with overview:
-        per_class(run)
-        confusion(run, key)
+        st.dataframe(pd.DataFrame(metrics["per_class"]), hide_index=True)
+        confusion(metrics, key)
     with charts_tab:
-        curves(run, key)
+        curves(metrics, table, run.events(), key)
     with errors_tab:
-        wrong = mistakes(run)
+        wrong = mistakes(table)
         st.caption(f"{len(wrong)} misclassified validation examples, most confident first.")
         st.dataframe(wrong, hide_index=True)
     with settings_tab:
         st.json(run.config, expanded=False)
-    downloads(run, key)
+    downloads(run, metrics, table, key)

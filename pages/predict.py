@@ -3,18 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from bertviz_lib import charts, data, exports, runs
+from bertviz_lib import charts, data, exports
 from pages import studio
 
 st.title("Predict")
-ready = [r for r in runs.list_runs() if r.loadable]
-if not ready:
-    st.info("No trained run yet.")
-    st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
-    st.stop()
-
-run = st.selectbox("Run", ready, format_func=lambda r: r.run_id)
-model = studio.predictor(str(run.path), run.status.get("finished"))
+run, model = studio.chosen_run_and_model()
 colours = charts.class_colours(model.label_names)
 threshold = model.threshold if model.problem_type == "multi_label" else None
 

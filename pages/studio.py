@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from bertviz_lib import backbones, batching, data, estimate
+from bertviz_lib import backbones, batching, data, estimate, runs
 from bertviz_lib.config import DataConfig
 from bertviz_lib.predict import Predictor
 from bertviz_lib.samples import SAMPLES
@@ -45,6 +45,21 @@ def tokenizer(model_name: str = "bundled"):
 def predictor(run_path: str, finished_at: float | None) -> Predictor:
     """One model per run; `finished_at` makes a re-trained folder load afresh."""
     return Predictor(f"{run_path}/model")
+
+
+def loadable_runs() -> list[runs.Run]:
+    """Runs with a saved model; with none, the page says how to get one and stops there."""
+    ready = [run for run in runs.list_runs() if run.loadable]
+    if not ready:
+        st.info("No trained run yet.")
+        st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
+        st.stop()
+    return ready
+
+
+def chosen_run_and_model() -> tuple[runs.Run, Predictor]:
+    run = st.selectbox("Run", loadable_runs(), format_func=lambda r: r.run_id)
+    return run, predictor(str(run.path), run.status.get("finished"))
 
 
 @st.cache_data(show_spinner="Measuring this machine's training speed…", max_entries=16)

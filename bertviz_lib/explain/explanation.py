@@ -1,0 +1,185 @@
+"""What every attribution method shares: the encoded text, the target, and the result's shape.
+
+What is attributed is the predicted probability of the target class (softmax for single_label, the
+sigmoid of the one logit for binary, read as 1 - p for the negative class, and the label's own
+sigmoid for multi_label), not a logit: a probability is what the user sees on the Predict page, and
+its differences have a scale (0 to 1) against which a tolerance on the convergence delta means
+something.
+
+Every method works on the word embeddings (handed to the model as `inputs_embeds`), so a baseline
+can be any embedding, and [CLS] and [SEP] stay in place while the words are taken away.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import heads
+
+BASELINES = ("pad", "mask", "zero")
+
+
+@dataclass
+class Explanation:
+    """One explanation, JSON-ready through `dataclasses.asdict` (plain Python numbers only)."""
+
+    method: str
+    tokens: list[str]
+    token_attributions: list[float]
+    words: list[str]
+    word_attributions: list[float]
+    target: int
+    label: str
+    target_probability: float
+    truncated: bool
+    total_tokens: int
+    seconds: float = 0.0
+    baseline: str | None = None
+    baseline_probability: float | None = None
+    n_steps: int | None = None
+    n_samples: int | None = None
+    delta: float | None = None
+    converged: bool | None = None
+    tries: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class EncodedText:
+    """A text as the model sees it, with what the explanation needs to say about it."""
+
+    ids: torch.Tensor  # (1, n)
+    mask: torch.Tensor  # (1, n)
+    tokens: list[str]
+    special: list[bool]
+    truncated: bool
+    total_tokens: int
+
+
+def encode(tokenizer, text: str, max_length: int, device: torch.device) -> EncodedText:
+    full = tokenizer(text, truncation=False, verbose=False)["input_ids"]
+    window = tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
+    ids = window["input_ids"]
+    listed = ids[0].tolist()
+    special_ids = set(tokenizer.all_special_ids)
+    return EncodedText(
+        ids=ids.to(device),
+        mask=window["attention_mask"].to(device),
+        tokens=tokenizer.convert_ids_to_tokens(listed),
+        special=[i in special_ids for i in listed],
+        truncated=len(full) > len(listed),
+        total_tokens=len(full),
+    )
+
+
+def device_of(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def probability_of(model, problem_type: str, target: int) -> Callable:
+    """f(embeddings, mask) -> the target's probability per row: what every method explains."""
+
+    def forward(embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits = model(inputs_embeds=embeddings, attention_mask=mask).logits
+        return heads.probabilities(problem_type, logits)[:, target]
+
+    return forward
+
+
+def resolve_target(
+    model, encoded: EncodedText, problem_type: str, label_names: list[str], target: int | str | None
+) -> tuple[int, float]:
+    """The target index (predicted when None; a label name is accepted) and its probability."""
+    with torch.no_grad():
+        logits = model(input_ids=encoded.ids, attention_mask=encoded.mask).logits
+        probabilities = heads.probabilities(problem_type, logits)[0]
+    index = choose_target(probabilities, label_names, target)
+    return index, float(probabilities[index])
+
+
+def choose_target(
+    probabilities: torch.Tensor, label_names: list[str], target: int | str | None
+) -> int:
+    if target is None:
+        return int(torch.argmax(probabilities))
+    if isinstance(target, str):
+        if target not in label_names:
+            raise ValueError(f"Unknown target label '{target}'; the labels are {label_names}.")
+        return label_names.index(target)
+    index = int(target)
+    if not 0 <= index < len(label_names):
+        raise ValueError(f"Target index {index} is outside 0..{len(label_names) - 1}.")
+    return index
+
+
+def baseline_embeddings(model, tokenizer, encoded: EncodedText, baseline: str) -> torch.Tensor:
+    """[CLS] + filler + [SEP] in the embedding space; "zero" is the all-zero embedding."""
+    embed = model.get_input_embeddings()
+    if baseline == "zero":
+        return torch.zeros_like(embed(encoded.ids))
+    filler = {"pad": tokenizer.pad_token_id, "mask": tokenizer.mask_token_id}[baseline]
+    ids = torch.where(
+        torch.tensor(encoded.special, device=encoded.ids.device),
+        encoded.ids[0],
+        torch.full_like(encoded.ids[0], filler),
+    )
+    return embed(ids.unsqueeze(0)).detach()
+
+
+def begin(
+    model,
+    tokenizer,
+    text: str,
+    problem_type: str,
+    label_names: list[str],
+    target: int | str | None,
+    max_length: int,
+):
+    """What every method starts from: the clock, the encoded text, the target and its p."""
+    started = time.perf_counter()
+    model.eval()
+    encoded = encode(tokenizer, text, max_length, device_of(model))
+    index, probability = resolve_target(model, encoded, problem_type, label_names, target)
+    return started, encoded, index, probability
+
+
+def words_of(
+    tokens: list[str], attributions: list[float], special: list[bool]
+) -> tuple[list[str], list[float]]:
+    """WordPiece pieces joined into words ('##' continues the word before), attributions summed."""
+    words: list[str] = []
+    sums: list[float] = []
+    joinable = False
+    for token, value, is_special in zip(tokens, attributions, special, strict=True):
+        if is_special:
+            joinable = False
+            continue
+        if joinable and token.startswith("##"):
+            words[-1] += token[2:]
+            sums[-1] += value
+        else:
+            words.append(token)
+            sums.append(value)
+        joinable = True
+    return words, sums
+
+
+def build_explanation(
+    method: str, encoded: EncodedText, attributions: torch.Tensor, label_names: list[str], **fields
+) -> Explanation:
+    per_token = [float(x) for x in attributions]
+    words, per_word = words_of(encoded.tokens, per_token, encoded.special)
+    return Explanation(
+        method=method,
+        tokens=list(encoded.tokens),
+        token_attributions=per_token,
+        words=words,
+        word_attributions=per_word,
+        label=label_names[fields["target"]],
+        truncated=encoded.truncated,
+        total_tokens=encoded.total_tokens,
+        **fields,
+    )

@@ -1,0 +1,146 @@
+"""The integral behind Integrated Gradients, along the straight path from baseline to input,
+with an adaptive node placement that measures its own error.
+
+Why adaptive rather than doubling n_steps: a confident fine-tuned model's probability is nearly a
+step function along the path, so evenly spread Gauss-Legendre nodes miss the step, and doubling
+them needed up to 128 steps (2.5 s on 2 CPU cores) on a third of SST-2 sentences. Each stretch
+[a, b] of the path has a known exact integral, f(b) - f(a), from forward values the gradient
+passes compute anyway; so the error of every stretch is measured, and only the stretches that miss
+are split (at their old nodes, where f is known) and given more nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+FIRST_NODES = 8  # the first try: Gauss-Legendre with 8 nodes over the whole path
+NODES_PER_PIECE = 2  # a stretch after a split
+NODES_STEEP = 4  # a stretch across which f moves by STEEP or more
+STEEP = 0.1
+
+# alphas -> (gradient . (input - baseline) per node and token, f per node)
+Path = Callable[[list[float]], tuple[torch.Tensor, np.ndarray]]
+
+
+@dataclass
+class Stretch:
+    """A piece [low, high] of the path, with f at its ends and, once evaluated, its estimate."""
+
+    low: float
+    high: float
+    f_low: float
+    f_high: float
+    nodes: int
+    alphas: np.ndarray | None = None
+    f_alphas: np.ndarray | None = None
+    per_token: torch.Tensor | None = None  # this stretch's share of the attributions
+
+    @property
+    def error(self) -> float:
+        return float(self.per_token.sum()) - (self.f_high - self.f_low)
+
+    def split(self, flat: float) -> list[Stretch]:
+        """New stretches between the old nodes, whose f values are already known. Where f barely
+        moves one node is enough; where it moves most, the error was, so more nodes go there."""
+        points = [self.low, *self.alphas.tolist(), self.high]
+        values = [self.f_low, *self.f_alphas.tolist(), self.f_high]
+        return [
+            Stretch(a, b, fa, fb, _nodes_for(abs(fb - fa), flat))
+            for a, b, fa, fb in zip(points, points[1:], values, values[1:], strict=False)
+        ]
+
+
+def _nodes_for(change: float, flat: float) -> int:
+    return 1 if change < flat else NODES_STEEP if change >= STEEP else NODES_PER_PIECE
+
+
+def integrate(
+    path: Path,
+    f_start: float,
+    f_end: float,
+    *,
+    n_steps: int | None = None,
+    tolerance: float = 0.05,
+    max_steps: int = 128,
+) -> tuple[torch.Tensor, list[tuple[int, float]], int, float]:
+    """Per-token attributions, the tries as (evaluations so far, delta), evaluations, |error| sum.
+
+    A fixed `n_steps` is plain Gauss-Legendre over the whole path, as Captum does. Otherwise the
+    stretches are refined until the sum of their |errors| is under `tolerance` (so errors of
+    opposite sign cannot hide each other) or `max_steps` evaluations are spent.
+    """
+    whole = Stretch(0.0, 1.0, f_start, f_end, n_steps or FIRST_NODES)
+    stretches = [whole]
+    _evaluate(path, stretches)
+    spent, tries = whole.nodes, []
+    while True:
+        error = sum(abs(s.error) for s in stretches)
+        tries.append((spent, sum(s.error for s in stretches)))
+        worst = _worst(stretches, tolerance)
+        pieces = [piece for stretch in worst for piece in stretch.split(tolerance / 4)]
+        cost = sum(piece.nodes for piece in pieces)
+        if n_steps or error < tolerance or spent + cost > max_steps:
+            break
+        _evaluate(path, pieces)
+        stretches = [s for s in stretches if all(s is not w for w in worst)] + pieces
+        spent += cost
+    total = torch.stack([s.per_token for s in stretches]).sum(dim=0)
+    return total, tries, spent, error
+
+
+def _worst(stretches: list[Stretch], tolerance: float) -> list[Stretch]:
+    """The fewest stretches whose errors, once gone, leave less than half the tolerance: one
+    round of refinement fixes them all, so the rounds (each a pass through the model) stay few."""
+    ranked = sorted(stretches, key=lambda s: -abs(s.error))
+    left = sum(abs(s.error) for s in ranked)
+    chosen = []
+    for stretch in ranked:
+        if left < tolerance / 2:
+            break
+        chosen.append(stretch)
+        left -= abs(stretch.error)
+    return chosen or ranked[:1]
+
+
+def _evaluate(path: Path, stretches: list[Stretch]) -> None:
+    """Gauss-Legendre nodes of every stretch, evaluated together in as few passes as possible."""
+    alphas, weights, owner = [], [], []
+    for number, stretch in enumerate(stretches):
+        x, w = np.polynomial.legendre.leggauss(stretch.nodes)
+        half = (stretch.high - stretch.low) / 2
+        stretch.alphas = stretch.low + half * (x + 1)
+        alphas += stretch.alphas.tolist()
+        weights += (half * w).tolist()
+        owner += [number] * stretch.nodes
+    gradients, f_nodes = path(alphas)
+    per_node = gradients * torch.tensor(weights, dtype=gradients.dtype).view(-1, 1)
+    owners = np.array(owner)
+    for number, stretch in enumerate(stretches):
+        mine = np.flatnonzero(owners == number)
+        stretch.per_token = per_node[torch.from_numpy(mine)].sum(dim=0)
+        stretch.f_alphas = f_nodes[mine]
+
+
+def straight_path(forward, inputs: torch.Tensor, start: torch.Tensor, mask, batch: int) -> Path:
+    """Points start + alpha (inputs - start) fed to `forward(points, mask)`, in batches."""
+    difference = inputs - start
+
+    def path(alphas: list[float]) -> tuple[torch.Tensor, np.ndarray]:
+        gradients, values = [], []
+        for first in range(0, len(alphas), batch):
+            alpha = torch.tensor(
+                alphas[first : first + batch], dtype=inputs.dtype, device=inputs.device
+            )
+            points = (start + alpha.view(-1, 1, 1) * difference).requires_grad_()
+            with torch.enable_grad():
+                out = forward(points, mask.expand(len(alpha), -1))
+                (gradient,) = torch.autograd.grad(out.sum(), points)
+            gradients.append((gradient * difference).sum(dim=-1).detach().float().cpu())
+            values.append(out.detach().float().cpu())
+        return torch.cat(gradients), torch.cat(values).numpy()
+
+    return path

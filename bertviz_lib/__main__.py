@@ -85,10 +85,14 @@ def build_parser() -> Parser:
     explain = commands.add_parser("explain", help="Token attributions for one text.")
     explain.add_argument("--run", required=True, help="Run id or run folder.")
     explain.add_argument("--text", required=True)
-    explain.add_argument("--method", choices=["ig", "gxi", "occlusion"], default="ig",
-                         help="Integrated Gradients, gradient x input, or occlusion.")  # fmt: skip
+    explain.add_argument("--method", choices=["ig", "gxi", "occlusion", "lime", "shap"],
+                         default="ig", help="Integrated Gradients, gradient x input, occlusion, "
+                         "LIME or KernelSHAP.")  # fmt: skip
     explain.add_argument("--baseline", choices=["pad", "mask", "zero"], default="pad")
-    explain.add_argument("--steps", default="auto", help="IG steps, or 'auto' (8 to 128).")
+    explain.add_argument("--steps", default="auto",
+                         help="IG steps, or 'auto' (adaptive, at most 128).")  # fmt: skip
+    explain.add_argument("--tolerance", type=float, default=0.01,
+                         help="Auto IG stops once its summed |error| is under this.")  # fmt: skip
     explain.add_argument("--target", help="Class to explain (default: the predicted one).")
     explain.add_argument("--json", action="store_true")
 

@@ -484,3 +484,129 @@ def token_bars(
     _style(figure, title, "Token", "Score")
     figure.update_xaxes(type="category")
     return figure
+
+
+DIVERGING = [[0.0, "rgb(178,24,43)"], [0.5, "rgb(255,255,255)"], [1.0, "rgb(33,102,172)"]]
+
+
+def _scaled(values: Sequence[float]) -> list[float]:
+    peak = max((abs(float(v)) for v in values), default=0.0)
+    return [float(v) / peak if peak > 0 else 0.0 for v in values]
+
+
+def method_comparison(words: Sequence[str], by_method: Mapping[str, Sequence[float]]) -> go.Figure:
+    """Every method's word attributions in one heatmap, each row scaled to its own largest |value|
+    (methods have different units); the raw value is in the hover."""
+    labels = [f"{i}:{w}" for i, w in enumerate(words)]
+    names = list(by_method)
+    figure = go.Figure(
+        go.Heatmap(
+            z=[_scaled(by_method[name]) for name in names],
+            customdata=[[float(v) for v in by_method[name]] for name in names],
+            x=labels,
+            y=names,
+            colorscale=DIVERGING,
+            zmin=-1,
+            zmax=1,
+            colorbar={"title": "scaled"},
+            hovertemplate="%{y}, %{x}: %{customdata:+.4f}<extra></extra>",
+        )
+    )
+    _style(
+        figure, "Word attributions by method (each row scaled to its largest |value|)", "Word", ""
+    )
+    figure.update_layout(height=max(260, 60 * len(names) + 120), yaxis_autorange="reversed")
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(type="category")
+    return figure
+
+
+def top_words(
+    words: Sequence[str], values: Sequence[float], k: int = 10, title: str = ""
+) -> go.Figure:
+    """The k words with the largest |attribution|, largest on top; blue for, red against."""
+    ranked = sorted(range(len(words)), key=lambda i: -abs(float(values[i])))[:k][::-1]
+    figure = go.Figure(
+        go.Bar(
+            x=[float(values[i]) for i in ranked],
+            y=[f"{i}:{words[i]}" for i in ranked],
+            orientation="h",
+            marker_color=[
+                "rgb(33,102,172)" if values[i] >= 0 else "rgb(178,24,43)" for i in ranked
+            ],
+            hovertemplate="%{y}: %{x:+.4f}<extra></extra>",
+        )
+    )
+    _style(figure, title or f"Top {len(ranked)} words by |attribution|", "Attribution", "")
+    figure.update_layout(height=max(250, 28 * len(ranked) + 110))
+    figure.update_yaxes(type="category")
+    return figure
+
+
+def faithfulness_curves(curves: Sequence, titles: Mapping[str, str] | None = None) -> go.Figure:
+    """Deletion (left) and insertion (right) curves of each method against the random order."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Deletion: top tokens taken away", "Insertion: only top tokens kept"),
+    )
+    for index, curve in enumerate(curves):
+        name = (titles or {}).get(curve.name, curve.name)
+        steps = len(curve.deletion) - 1
+        x = [k / steps if steps else 0.0 for k in range(steps + 1)]
+        dash = "dash" if curve.name == "random" else "solid"
+        colour = FALLBACK_COLOUR if curve.name == "random" else PALETTE[index % len(PALETTE)]
+        for column, y in ((1, curve.deletion), (2, curve.insertion)):
+            figure.add_trace(
+                go.Scatter(x=x, y=y, mode="lines", name=name, legendgroup=name,
+                           showlegend=column == 1, line={"color": colour, "dash": dash})
+            , row=1, col=column)  # fmt: skip
+    _style(figure, "Faithfulness on this text", "Fraction of tokens", "Target probability")
+    figure.update_yaxes(range=[0, 1.02])
+    figure.update_xaxes(title_text="Fraction of tokens", range=[0, 1])
+    return figure
+
+
+def layer_heatmap(tokens: Sequence[str], values: Sequence[Sequence[float]]) -> go.Figure:
+    """Token × encoder layer: Integrated Gradients at each layer's output, one shared scale."""
+    peak = max((abs(float(v)) for row in values for v in row), default=0.0) or 1.0
+    figure = go.Figure(
+        go.Heatmap(
+            z=[[float(v) for v in row] for row in values],
+            x=[f"{i}:{t}" for i, t in enumerate(tokens)],
+            y=[f"layer {n + 1}" for n in range(len(values))],
+            colorscale=DIVERGING,
+            zmin=-peak,
+            zmax=peak,
+            hovertemplate="%{y}, %{x}: %{z:+.4f}<extra></extra>",
+        )
+    )
+    _style(figure, "Integrated Gradients at each encoder layer's output", "Token", "")
+    figure.update_layout(height=max(260, 40 * len(values) + 140))
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(type="category")
+    return figure
+
+
+def attention_head(matrix, tokens: Sequence[str], layer: int, head: int) -> go.Figure:
+    """One head's full attention matrix (rows attend to columns); the top row is [CLS]'s."""
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.asarray(matrix, dtype=float).tolist(),
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            zmin=0,
+            hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    _style(
+        figure, f"Layer {layer + 1}, head {head + 1}: who attends to whom", "Attended to", "From"
+    )
+    figure.update_layout(height=max(350, 22 * len(tokens) + 120), yaxis_autorange="reversed")
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(type="category")
+    return figure

@@ -174,20 +174,26 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-METHOD_NAMES = {"ig": "integrated_gradients", "gxi": "gradient_x_input", "occlusion": "occlusion"}
+METHOD_NAMES = {
+    "ig": "integrated_gradients",
+    "gxi": "gradient_x_input",
+    "occlusion": "occlusion",
+    "lime": "lime",
+    "shap": "kernel_shap",
+}
 
 
 def command_explain(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .explain import explain
+    from .explain import explain, faithfulness
 
     options = {}
     if args.method == "ig":
         steps = None if args.steps == "auto" else _positive_int(args.steps, "--steps")
-        options.update(baseline=args.baseline, n_steps=steps)
-    elif args.method == "occlusion":
-        if args.baseline == "zero":
+        options.update(baseline=args.baseline, n_steps=steps, tolerance=args.tolerance)
+    elif args.method != "gxi":
+        if args.method == "occlusion" and args.baseline == "zero":
             raise data.DataError("Occlusion replaces tokens, so its baseline is pad or mask.")
         options["baseline"] = args.baseline
     predictor = _predictor(args)
@@ -196,16 +202,41 @@ def command_explain(args: argparse.Namespace) -> int:
         raise data.DataError(f"--target '{args.target}' is not a label of this run ({names}).")
     result = explain(predictor, args.text, METHOD_NAMES[args.method], target=args.target,
                      **options)  # fmt: skip
+    check = faithfulness(
+        predictor.model,
+        predictor.tokenizer,
+        args.text,
+        [result],
+        problem_type=predictor.problem_type,
+        max_length=predictor.max_length,
+        filler="mask" if args.baseline == "mask" else "pad",
+    )
+    aopc = _aopc(check, result.method)
     if args.json:
-        emit_json(asdict(result))
+        emit_json({**asdict(result), "aopc": aopc})
         return 0
     print(f"{result.method}: target '{result.label}' (p = {result.target_probability:.3f})")
-    if result.delta is not None:
+    if result.converged is not None:
         verdict = "converged" if result.converged else "NOT converged"
         print(f"n_steps {result.n_steps}, convergence delta {result.delta:+.4f} ({verdict})")
     for word, value in zip(result.words, result.word_attributions, strict=True):
         print(f"{value:+.4f}\t{word}")
+    print(f"AOPC comprehensiveness {aopc['comprehensiveness']:.3f} (random "
+          f"{aopc['random_comprehensiveness']:.3f}), sufficiency {aopc['sufficiency']:.3f} "
+          f"(random {aopc['random_sufficiency']:.3f}): {aopc['verdict']}")  # fmt: skip
     return 0
+
+
+def _aopc(check, method: str) -> dict:
+    mine = next(curve for curve in check.curves if curve.name == method)
+    return {
+        "comprehensiveness": mine.comprehensiveness,
+        "sufficiency": mine.sufficiency,
+        "random_comprehensiveness": check.random.comprehensiveness,
+        "random_sufficiency": check.random.sufficiency,
+        "verdict": check.verdict(method),
+        "filler": check.filler,
+    }
 
 
 def _positive_int(text: str, flag: str) -> int:

@@ -63,3 +63,47 @@ def standalone_page(title: str, body: str) -> str:
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{_escape(title)}</title></head><body>{body}</body></html>"
     )
+
+
+def table(rows: Sequence[dict]) -> str:
+    """A plain HTML table from dicts sharing their keys; every header and cell escaped."""
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    head = "".join(f"<th>{_escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return (
+        '<table class="bv-table" style="border-collapse:collapse;font-size:0.9em" border="1" '
+        f'cellpadding="4"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
+def _cell(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "" if value is None else str(value)
+
+
+def explanation_report(
+    heading: str,
+    text: str,
+    facts: Sequence[tuple[str, str]],
+    heatmaps: Sequence[tuple[str, Sequence[str], Sequence[float], str]],
+    scores: Sequence[dict] = (),
+) -> str:
+    """One explanation as a standalone page: the text, what was explained, a heatmap per method
+    (title, words, values, a note such as the convergence check) and the faithfulness scores."""
+    listed = "".join(f"<li><strong>{_escape(k)}:</strong> {_escape(v)}</li>" for k, v in facts)
+    parts = [
+        f"<h1>{_escape(heading)}</h1>",
+        f'<blockquote style="white-space:pre-wrap">{_escape(text)}</blockquote>',
+        f"<ul>{listed}</ul>",
+    ]
+    for title, words, values, note in heatmaps:
+        parts.append(f"<h2>{_escape(title)}</h2>")
+        parts.append(f"<p>{_escape(note)}</p>" if note else "")
+        parts.append(token_heatmap(words, values))
+    if scores:
+        parts.append("<h2>Faithfulness (AOPC)</h2>" + table(scores))
+    return standalone_page(heading, "".join(parts))

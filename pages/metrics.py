@@ -77,6 +77,17 @@ def mistakes(table: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
+def explain_one(run: runs.Run, wrong: pd.DataFrame, key: str) -> None:
+    if wrong.empty or not run.loadable:
+        return
+    texts = wrong["text"].tolist()
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    pick = left.selectbox("See why the model got one wrong", range(len(texts)), key=f"pick-{key}",
+                          format_func=lambda i: texts[i][:100])  # fmt: skip
+    if right.button("Open in Explain", key=f"explain-{key}", icon=":material/search_insights:"):
+        studio.open_in_explain(run.run_id, texts[pick])
+
+
 def downloads(run: runs.Run, metrics: dict, table: pd.DataFrame, key: str) -> None:
     left, middle, right = st.columns(3)
     left.download_button(
@@ -120,6 +131,7 @@ for run in selected:
         wrong = mistakes(table)
         st.caption(f"{len(wrong)} misclassified validation examples, most confident first.")
         st.dataframe(wrong, hide_index=True)
+        explain_one(run, wrong, key)
     with settings_tab:
         st.json(run.config, expanded=False)
     downloads(run, metrics, table, key)

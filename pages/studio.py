@@ -13,6 +13,8 @@ from bertviz_lib.samples import SAMPLES
 
 DATASET = "studio.dataset"  # the prepared data; its own key, so it survives page switches
 WATCHED_RUN = "studio.watched_run"
+CHOSEN_RUN = "studio.chosen_run"  # the run picked on Predict, Explain or Metrics, kept across them
+EXPLAIN_TEXT = "studio.explain_text"  # a text sent to Explain from another page
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -58,8 +60,27 @@ def loadable_runs() -> list[runs.Run]:
 
 
 def chosen_run_and_model() -> tuple[runs.Run, Predictor]:
-    run = st.selectbox("Run", loadable_runs(), format_func=lambda r: r.run_id)
+    ready = loadable_runs()
+    ids = [run.run_id for run in ready]
+    remembered = st.session_state.get(CHOSEN_RUN)
+    run = st.selectbox("Run", ready, index=ids.index(remembered) if remembered in ids else 0,
+                       format_func=lambda r: r.run_id)  # fmt: skip
+    st.session_state[CHOSEN_RUN] = run.run_id
     return run, predictor(str(run.path), run.status.get("finished"))
+
+
+def open_in_explain(run_id: str, text: str) -> None:
+    st.session_state[CHOSEN_RUN] = run_id
+    st.session_state[EXPLAIN_TEXT] = text
+    st.switch_page("pages/explain.py")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def explanation(run_path: str, finished_at, text: str, method: str, options: tuple):
+    """Explanations are deterministic for a run, a text and options, so reruns reuse them."""
+    from bertviz_lib.explain import explain
+
+    return explain(predictor(run_path, finished_at), text, method, **dict(options))
 
 
 @st.cache_data(show_spinner="Measuring this machine's training speed…", max_entries=16)

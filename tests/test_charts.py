@@ -341,3 +341,41 @@ def test_validation_arrays_reject_a_mismatched_table():
     table.loc[0, "true_label"] = "z"
     with pytest.raises(ValueError, match="'z'"):
         charts.validation_arrays(table, names, "single_label")
+
+
+def test_method_comparison_scales_each_row_and_keeps_raw_values_for_hover():
+    figure = charts.method_comparison(
+        ["good", "film", "good"], {"ig": [0.5, -0.25, 0.0], "lime": [0.02, 0.01, -0.04]}
+    )
+    heat = figure.data[0]
+    assert list(heat.x) == ["0:good", "1:film", "2:good"]  # repeated words stay apart
+    assert [list(row) for row in heat.z] == [[1.0, -0.5, 0.0], [0.5, 0.25, -1.0]]
+    assert heat.customdata[1][2] == -0.04 and heat.zmin == -1 and heat.zmax == 1
+
+
+def test_top_words_keeps_the_largest_magnitudes_with_signed_colours():
+    figure = charts.top_words(["a", "b", "c", "d"], [0.1, -0.9, 0.5, 0.0], k=2)
+    bar = figure.data[0]
+    assert list(bar.y) == ["2:c", "1:b"]  # largest |value| drawn on top (last)
+    assert list(bar.x) == [0.5, -0.9]
+    assert bar.marker.color[1] != bar.marker.color[0]
+
+
+def test_faithfulness_curves_draw_deletion_and_insertion_per_method():
+    from bertviz_lib.explain.deletion_insertion import Curves
+
+    curves = [
+        Curves("ig", [0.9, 0.2, 0.1], [0.1, 0.8, 0.9], 0.75, 0.05),
+        Curves("random", [0.9, 0.6, 0.1], [0.1, 0.3, 0.9], 0.55, 0.35),
+    ]
+    figure = charts.faithfulness_curves(curves, {"ig": "Integrated Gradients"})
+    assert len(figure.data) == 4
+    assert [t.name for t in figure.data if t.showlegend] == ["Integrated Gradients", "random"]
+    assert list(figure.data[0].x) == [0.0, 0.5, 1.0] and figure.data[2].line.dash == "dash"
+
+
+def test_layer_heatmap_is_centred_on_zero():
+    figure = charts.layer_heatmap(["[CLS]", "ok", "[SEP]"], [[0.0, 0.3, 0.0], [0.0, -0.6, 0.1]])
+    heat = figure.data[0]
+    assert heat.zmin == -0.6 and heat.zmax == 0.6
+    assert list(heat.y) == ["layer 1", "layer 2"]

@@ -200,9 +200,20 @@ def test_explain_prints_attributions_with_the_convergence_check(trained, capsys)
     assert explanation["method"] == "integrated_gradients"
     assert explanation["words"] == ["the", "film", "was", "superb"]
     assert len(explanation["word_attributions"]) == 4
-    assert explanation["n_steps"] in (8, 16, 32, 64, 128) and explanation["delta"] is not None
+    assert 8 <= explanation["n_steps"] <= 128 and explanation["delta"] is not None
+    change = explanation["target_probability"] - explanation["baseline_probability"]
+    assert sum(explanation["token_attributions"]) == pytest.approx(change + explanation["delta"])
+    aopc = explanation["aopc"]
+    assert aopc["filler"] == "pad" and aopc["verdict"]
+    assert 0 <= aopc["random_comprehensiveness"] <= 1 and aopc["sufficiency"] <= 1
     assert main([*base, "--method", "occlusion", "--target", "negative"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("occlusion: target 'negative'") and "superb" in out
+    assert "AOPC comprehensiveness" in out
+    assert main([*base, "--method", "lime", "--baseline", "mask", "--json"]) == 0
+    lime = json.loads(capsys.readouterr().out)
+    assert (
+        lime["method"] == "lime" and lime["n_samples"] >= 200 and lime["aopc"]["filler"] == "mask"
+    )
     assert main([*base, "--steps", "many"]) == 2
     assert "--steps must be" in capsys.readouterr().err

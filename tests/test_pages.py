@@ -221,16 +221,44 @@ def test_metrics_page_handles_binary_and_multi_label_runs(models, tiny_model_dir
 
 def test_explain_page_shows_checked_attributions_and_attention(trained_run):
     app = open_page("pages/explain.py")
-    app.text_area[0].set_value("the film was <img src=x onerror=alert(1)> superb").run()
+    app.text_area(key="explain.typed").set_value("the film was <img src=x onerror=alert(1)> superb")
+    app.run()
     assert not app.exception
-    assert [s.value for s in app.subheader] == [
-        "Integrated Gradients", "Gradient × input", "Occlusion", "Attention"
-    ]  # fmt: skip
-    badges = [m.value for m in app.success] + [m.value for m in app.warning]
-    assert any("delta" in b for b in badges)
+    titles = ["Integrated Gradients", "Gradient × input", "Occlusion", "KernelSHAP", "LIME"]
+    assert [s.value for s in app.subheader] == titles
+    assert any("Completeness delta" in m.value for m in [*app.success, *app.warning])
+    assert any("Shapley values should add up" in m.value for m in app.info)
     heatmaps = app.get("html")
-    assert len(heatmaps) == 3
+    assert len(heatmaps) == 5
     assert all("<img" not in h.proto.body for h in heatmaps)
     assert ">&lt;</span>" in heatmaps[0].proto.body  # WordPiece splits '<' off as its own word
-    assert len(app.get("plotly_chart")) == 2  # the layer x head grid, rollout against IG
+    assert len(app.get("download_button")) == 2  # the explanation as HTML and as JSON
+    # method comparison, top words, faithfulness curves, one head, the grid, rollout against IG
+    assert len(app.get("plotly_chart")) == 6
+    faithful = app.dataframe[0].value
+    assert list(faithful["method"]) == [*titles, "random"]
+    assert any("ranks the tokens most faithfully" in m.value for m in app.markdown)
     assert any("Spearman rank agreement" in m.value for m in app.markdown)
+
+    app.toggle(key="explain.layers").set_value(True).run()
+    assert any("Convergence delta per layer" in m.value for m in [*app.success, *app.warning])
+    app.toggle(key="explain.across").set_value(True).run()
+    assert not app.exception
+    assert any("texts explained with Gradient × input" in c.value for c in app.caption)
+    assert len(app.get("plotly_chart")) >= 8  # the layer heatmap and a chart per class
+
+
+def test_explain_takes_a_validation_example_or_a_text_sent_from_metrics(trained_run):
+    app = open_page("pages/explain.py")
+    app.radio(key="explain.source").set_value("A validation example").run()
+    assert not app.exception
+    example = app.selectbox(key="explain.example").value
+    last_word = example["text"].split()[-1]
+    assert f">{last_word}</span>" in app.get("html")[0].proto.body
+    target = next(box for box in app.selectbox if box.label == "Explain the class")
+    assert target.value == example["predicted_label"].split(";")[0]
+
+    app.session_state[studio.EXPLAIN_TEXT] = "sent from the metrics page"
+    app.run()
+    assert app.text_area(key="explain.typed").value == "sent from the metrics page"
+    assert app.radio(key="explain.source").value == "Type or paste a text"

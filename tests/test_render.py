@@ -61,3 +61,22 @@ def test_values_show_on_hover_and_lengths_must_match():
     assert 'title="good: +0.2500"' in page
     with pytest.raises(ValueError):
         render.token_heatmap(["a", "b"], [1.0])
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_a_hostile_explanation_report_is_inert_everywhere(text):
+    page = render.explanation_report(
+        heading=f"Explanation of {text}",
+        text=text,
+        facts=[("Target", text), (text, "0.9")],
+        heatmaps=[(text, [text, "ok"], [0.3, -0.1], f"note {text}")],
+        scores=[{"method": text, text: 0.25, "verdict": None}],
+    )
+    parsed = Elements(page)
+    allowed = {"html", "head", "meta", "title", "body", "h1", "h2", "p", "blockquote", "ul", "li"}
+    allowed |= {"strong", "div", "span", "table", "thead", "tbody", "tr", "th", "td"}
+    assert set(parsed.tags) <= allowed
+    assert all(not name.startswith("on") for name, _ in parsed.attributes)
+    assert all("javascript:" not in (value or "") for _, value in parsed.attributes if _ != "title")
+    visible = "".join(parsed.text)
+    assert visible.count(text) >= 6 and "0.2500" in visible

@@ -6,8 +6,8 @@ KernelSHAP), attributions per encoder layer, faithfulness curves, and tokens per
 """
 
 from .across_data import ClassTokens, class_tokens, examples_per_class
-from .explanation import BASELINES, Explanation, words_of
 from .deletion_insertion import Faithfulness, faithfulness
+from .explanation import BASELINES, Explanation, words_of
 from .gradients import gradient_x_input
 from .integrated_gradients import explain_integrated_gradients
 from .layers import LayerAttributions, layer_attributions

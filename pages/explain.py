@@ -206,7 +206,8 @@ def layers_tab(model, text: str, chosen: dict) -> None:
     st.caption(
         "Integrated Gradients at the output of each encoder layer: where the evidence "
         "for the class sits as the text moves up the network. Each row sums to "
-        "p − p(baseline), like the word-level attributions."
+        "p − p(baseline), like the word-level attributions. At the last layer the head reads [CLS] "
+        "alone, so the evidence gathers there; the lower rows show the tokens it was taken from."
     )
     if not st.toggle("Compute layer by layer (one IG per layer)", key="explain.layers"):
         return

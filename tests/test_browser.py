@@ -167,10 +167,26 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     hostile = "A lovely film <img src=x onerror=alert(1)> with a dull ending."
     page.get_by_label("Text", exact=True).fill(hostile)
     page.get_by_label("Text", exact=True).press("Control+Enter")
-    page.get_by_role("heading", name="Attention").wait_for(timeout=120_000)
-    wait_until_idle(page)
+    page.get_by_role("heading", name="LIME").wait_for(timeout=180_000)
+    wait_until_idle(page, timeout=180)
     assert page.locator("img[src='x']").count() == 0  # the tag stayed text
+    heatmap = page.locator(".bv-heatmap").first
+    assert "onerror" in heatmap.inner_text() and "img" in heatmap.inner_text()
     shoot(page, "6-explain")
+    for tab, name in (
+        ("Faithfulness", "7-explain-faithfulness"),
+        ("Attention", "9-explain-attention"),
+    ):
+        page.get_by_role("tab", name=tab).click()
+        wait_until_idle(page)
+        if tab == "Attention":
+            page.get_by_text("Spearman rank agreement").wait_for(timeout=60_000)
+        shoot(page, name)
+    page.get_by_role("tab", name="Layers").click()
+    page.get_by_text("Compute layer by layer").click()
+    page.get_by_text("Convergence delta per layer").wait_for(timeout=180_000)
+    wait_until_idle(page)
+    shoot(page, "8-explain-layers")
 
     go_to(page, "Learn & Quiz")
-    shoot(page, "7-learn")
+    shoot(page, "10-learn")

@@ -1,0 +1,156 @@
+"""Benchmarks, run by hand and never by the tests: `python -m bertviz_lib.bench --help`.
+
+Every comparison runs in one process, on one device, on the same texts, so the ratios printed are
+fair. The explanation part times Integrated Gradients as Captum's defaults run it (n_steps 50, one
+batch, `LayerIntegratedGradients` on the word embeddings, [PAD] baseline) against this project's
+adaptive auto mode, on sentences of one token length from a fine-tuned run, with |delta| beside
+each time; then [CLS] attention with rollout, and batched prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from . import heads, runs
+from .attention import attention_maps
+from .explain import explain
+from .predict import Predictor
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2" / "dev.csv"
+
+
+def machine() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+
+
+def sentences_of_length(tokenizer, texts: list[str], tokens: int, count: int) -> list[str]:
+    """Texts exactly `tokens` long with [CLS] and [SEP], so every method sees the same work."""
+    return [t for t in texts if len(tokenizer(t)["input_ids"]) == tokens][:count]
+
+
+def captum_defaults(predictor: Predictor, text: str) -> tuple[float, float]:
+    """Seconds and |delta| of Captum's tutorial recipe with its default settings."""
+    from captum.attr import LayerIntegratedGradients
+
+    model, tokenizer = predictor.model, predictor.tokenizer
+    started = time.perf_counter()
+    encoded = tokenizer(text, return_tensors="pt").to(next(model.parameters()).device)
+    ids, mask = encoded["input_ids"], encoded["attention_mask"]
+    base = torch.full_like(ids, tokenizer.pad_token_id)
+    base[0, 0], base[0, -1] = ids[0, 0], ids[0, -1]
+
+    def probability(input_ids, attention_mask, target):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return heads.probabilities(predictor.problem_type, logits)[:, target]
+
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        target = int(heads.probabilities(predictor.problem_type, logits)[0].argmax())
+    lig = LayerIntegratedGradients(probability, model.get_input_embeddings())
+    _, delta = lig.attribute(
+        ids, baselines=base, additional_forward_args=(mask, target), return_convergence_delta=True
+    )
+    return time.perf_counter() - started, abs(float(delta[0]))
+
+
+def _timed(function, *args) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
+
+
+def explanation_benchmark(predictor: Predictor, texts: list[str], tolerance: float) -> dict:
+    """Captum defaults against the auto mode on the same sentences, warm, one after the other."""
+    explain(predictor, texts[0], tolerance=tolerance)  # warm-up: first-call allocations
+    captum_defaults(predictor, texts[0])
+    captum_seconds, captum_deltas, auto_seconds, auto_deltas, auto_steps = [], [], [], [], []
+    for text in texts:
+        seconds, delta = captum_defaults(predictor, text)
+        captum_seconds.append(seconds)
+        captum_deltas.append(delta)
+        started = time.perf_counter()
+        result = explain(predictor, text, tolerance=tolerance)
+        auto_seconds.append(time.perf_counter() - started)
+        auto_deltas.append(abs(result.delta))
+        auto_steps.append(result.n_steps)
+    attention = [_timed(_attention_and_rollout, predictor, text) for text in texts]
+    return {
+        "sentences": len(texts),
+        "captum_default_median_s": statistics.median(captum_seconds),
+        "captum_default_median_abs_delta": statistics.median(captum_deltas),
+        "captum_default_share_under_tolerance": _share(captum_deltas, tolerance),
+        "auto_median_s": statistics.median(auto_seconds),
+        "auto_p90_s": statistics.quantiles(auto_seconds, n=10)[-1] if len(texts) > 1 else None,
+        "auto_median_abs_delta": statistics.median(auto_deltas),
+        "auto_share_under_tolerance": _share(auto_deltas, tolerance),
+        "auto_median_gradient_evaluations": statistics.median(auto_steps),
+        "attention_and_rollout_median_ms": 1000 * statistics.median(attention),
+        "speedup_median": statistics.median(captum_seconds) / statistics.median(auto_seconds),
+    }
+
+
+def _attention_and_rollout(predictor: Predictor, text: str) -> None:
+    attention_maps(predictor.model, predictor.tokenizer, text).rollout()
+
+
+def _share(deltas: list[float], tolerance: float) -> float:
+    return sum(d < tolerance for d in deltas) / len(deltas)
+
+
+def prediction_benchmark(predictor: Predictor, texts: list[str]) -> dict:
+    predictor.predict_proba(texts[:64])
+    started = time.perf_counter()
+    predictor.predict_proba(texts)
+    seconds = time.perf_counter() - started
+    return {"texts": len(texts), "seconds": seconds, "texts_per_s": len(texts) / seconds}
+
+
+def newest_completed_run() -> runs.Run:
+    for run in runs.list_runs():
+        if run.loadable:
+            return run
+    raise SystemExit("No completed run in models/: train one (python -m bertviz_lib train).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import pandas as pd
+
+    parser = argparse.ArgumentParser(prog="python -m bertviz_lib.bench", description=__doc__)
+    parser.add_argument("--run", help="Run id or folder (default: the newest completed run).")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="CSV with a 'text' column.")
+    parser.add_argument("--tokens", type=int, default=25, help="Sentence length for IG timing.")
+    parser.add_argument("--sentences", type=int, default=25)
+    parser.add_argument("--tolerance", type=float, default=0.01)
+    parser.add_argument("--json", help="Write the results to this file as well.")
+    args = parser.parse_args(argv)
+    run = runs.load_run(args.run) if args.run else newest_completed_run()
+    predictor = Predictor.from_run(run)
+    texts = pd.read_csv(args.data)["text"].astype(str).tolist()
+    chosen = sentences_of_length(predictor.tokenizer, texts, args.tokens, args.sentences)
+    if not chosen:
+        raise SystemExit(f"No sentence of exactly {args.tokens} tokens in {args.data}.")
+    result = {
+        "machine": machine(),
+        "run": run.run_id,
+        "tokens": args.tokens,
+        "tolerance": args.tolerance,
+        "integrated_gradients": explanation_benchmark(predictor, chosen, args.tolerance),
+        "prediction": prediction_benchmark(predictor, texts),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

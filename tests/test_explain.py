@@ -10,6 +10,7 @@ import torch
 
 from bertviz_lib import explain, heads, runs
 from bertviz_lib.config import DataConfig
+from bertviz_lib.explain.path_integral import FIRST_NODES
 from bertviz_lib.predict import Predictor
 from bertviz_lib.training_run import run_training
 
@@ -84,11 +85,11 @@ def test_numbers_equal_a_direct_layer_integrated_gradients_call(predictor):
     assert result.delta == pytest.approx(float(delta[0]), abs=1e-4)
 
 
-def test_auto_mode_starts_as_captum_with_8_steps_and_refines_until_under_tolerance(predictor):
-    eight = explain.explain(predictor, NEGATIVE, n_steps=8)
-    assert abs(eight.delta) > 1e-3  # the first try alone is not good enough: refining is tested
+def test_auto_mode_starts_as_a_captum_call_and_refines_until_under_tolerance(predictor):
+    first = explain.explain(predictor, NEGATIVE, n_steps=FIRST_NODES)
+    assert abs(first.delta) > 1e-3  # the first try alone is not good enough: refining is tested
     auto = explain.explain(predictor, NEGATIVE, tolerance=1e-3)
-    assert auto.tries[0] == (8, pytest.approx(eight.delta, abs=1e-5))
+    assert auto.tries[0] == (FIRST_NODES, pytest.approx(first.delta, abs=1e-5))
     assert auto.converged is True and abs(auto.delta) < 1e-3
     spent = [n for n, _ in auto.tries]
     assert spent == sorted(set(spent)) and auto.n_steps == spent[-1] <= 128

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-FIRST_NODES = 8  # the first try: Gauss-Legendre with 8 nodes over the whole path
+FIRST_NODES = 6  # the first try: Gauss-Legendre with 6 nodes over the whole path
 NODES_PER_PIECE = 2  # a stretch after a split
 NODES_STEEP = 4  # a stretch across which f moves by STEEP or more
 STEEP = 0.1

@@ -172,3 +172,25 @@ def test_examples_per_class_follow_the_predicted_labels():
     )
     chosen = explain.examples_per_class(predictions, ["neg", "pos"], per_class=2)
     assert chosen == [("b", "neg"), ("d", "neg"), ("a", "pos"), ("b", "pos")]
+
+
+def test_layer_rows_equal_captum_layer_integrated_gradients(predictor):  # noqa: F811
+    from captum.attr import LayerIntegratedGradients
+
+    from bertviz_lib.explain.explanation import baseline_embeddings, encode, probability_of
+    from bertviz_lib.explain.layers import encoder_layers
+
+    model, tokenizer = predictor.model, predictor.tokenizer
+    ours = explain.layer_attributions(
+        model, tokenizer, TEXT, label_names=predictor.label_names, n_steps=16, **_options(predictor)
+    )
+    encoded = encode(tokenizer, TEXT, predictor.max_length, torch.device("cpu"))
+    inputs = model.get_input_embeddings()(encoded.ids).detach()
+    start = baseline_embeddings(model, tokenizer, encoded, "pad")
+    forward = probability_of(model, predictor.problem_type, ours.target)
+    for layer, row in zip(encoder_layers(model), ours.values, strict=True):
+        direct = LayerIntegratedGradients(forward, layer).attribute(
+            inputs, baselines=start, additional_forward_args=(encoded.mask,), n_steps=16
+        )
+        direct = direct[0] if isinstance(direct, tuple) else direct
+        assert row == pytest.approx(direct[0].sum(-1).tolist(), abs=1e-4)

@@ -1,0 +1,85 @@
+"""Learn & Quiz: the question bank, grading, progress and questions about the learner's own run.
+
+The Learn page needs only the names re-exported here (and `bertviz_lib.lessons` for the live
+explainers). Nothing in this package imports Streamlit.
+"""
+
+from .bank import (
+    CHOICE_KINDS,
+    CONCEPTS,
+    DIFFICULTIES,
+    KINDS,
+    LEVELS,
+    SEED_CONCEPTS,
+    TOPICS,
+    Bank,
+    BankError,
+    ChecklistConcept,
+    LiveLink,
+    Question,
+    load_bank,
+    parse_bank,
+)
+from .from_run import questions_from_run
+from .grading import (
+    PASS_SHARE,
+    TEST_MIX,
+    TEST_SIZE,
+    ChoiceResult,
+    FreeTextResult,
+    TestScore,
+    TopicScore,
+    WrongAnswer,
+    draw_test,
+    grade_choice,
+    grade_free_text,
+    mentions,
+    score_test,
+)
+from .sessions import (
+    MASTERY_ACCURACY,
+    MASTERY_MIN_ANSWERS,
+    MASTERY_WINDOW,
+    REVIEW_GAP,
+    Attempt,
+    Progress,
+    TestRecord,
+)
+
+__all__ = [
+    "CHOICE_KINDS",
+    "CONCEPTS",
+    "DIFFICULTIES",
+    "KINDS",
+    "LEVELS",
+    "MASTERY_ACCURACY",
+    "MASTERY_MIN_ANSWERS",
+    "MASTERY_WINDOW",
+    "PASS_SHARE",
+    "REVIEW_GAP",
+    "SEED_CONCEPTS",
+    "TEST_MIX",
+    "TEST_SIZE",
+    "TOPICS",
+    "Attempt",
+    "Bank",
+    "BankError",
+    "ChecklistConcept",
+    "ChoiceResult",
+    "FreeTextResult",
+    "LiveLink",
+    "Progress",
+    "Question",
+    "TestRecord",
+    "TestScore",
+    "TopicScore",
+    "WrongAnswer",
+    "draw_test",
+    "grade_choice",
+    "grade_free_text",
+    "load_bank",
+    "mentions",
+    "parse_bank",
+    "questions_from_run",
+    "score_test",
+]

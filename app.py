@@ -17,7 +17,10 @@ navigation = st.navigation(
         ],
         "Understand": [
             st.Page("pages/explain.py", title="Explain", icon=":material/search_insights:"),
-            st.Page("pages/learn.py", title="Learn & Quiz", icon=":material/school:"),
+        ],
+        "Learn & Quiz": [
+            st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
+            st.Page("pages/quiz.py", title="Quiz", icon=":material/quiz:"),
         ],
     }
 )

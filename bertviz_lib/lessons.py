@@ -261,6 +261,49 @@ def demo_classifier(backbone: str = "bundled", num_labels: int = 2, seed: int = 
     return model, load_tokenizer(backbone)
 
 
+# --- Context from both sides -------------------------------------------------------------
+@dataclass(frozen=True)
+class ContextShift:
+    """One word read in two sentences: the same input vector, two different output vectors."""
+
+    word: str
+    first: str
+    second: str
+    input_similarity: float  # cosine of the word's embedding-table vectors: 1.0, same token
+    output_similarity: float  # cosine of the last layer's vectors at the word's position
+    code: str
+
+
+def word_vectors(model, tokenizer, text: str, word: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The word's first piece: its row of the embedding table, and the last layer's output."""
+    encoded = tokenizer(text, return_tensors="pt").to(model.device)
+    piece = tokenizer.tokenize(word)[0]
+    position = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0]).index(piece)
+    with torch.no_grad():
+        outputs = model(**encoded, output_hidden_states=True)
+    token_id = encoded["input_ids"][0, position]
+    table = model.get_input_embeddings().weight.detach()
+    return table[token_id], outputs.hidden_states[-1][0, position]
+
+
+def context_shift(model, tokenizer, first: str, second: str, word: str) -> ContextShift:
+    """Why reading both directions matters: edit only the words AFTER `word`, and its output
+    vector changes; a left-to-right model would give it the same vector both times."""
+    model.eval()
+    (in_a, out_a), (in_b, out_b) = (
+        word_vectors(model, tokenizer, t, word) for t in (first, second)
+    )
+    cosine = torch.nn.functional.cosine_similarity
+    return ContextShift(
+        word=word,
+        first=first,
+        second=second,
+        input_similarity=float(cosine(in_a, in_b, dim=0)),
+        output_similarity=float(cosine(out_a, out_b, dim=0)),
+        code=source_of(word_vectors),
+    )
+
+
 # --- Runnable snippets for the code-reading questions -------------------------------------
 # Each snippet takes `print` as an argument so that its output is collected per call, without
 # redirecting the process-wide stdout that other sessions of the app share. The page shows the

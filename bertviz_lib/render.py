@@ -107,3 +107,12 @@ def explanation_report(
     if scores:
         parts.append("<h2>Faithfulness (AOPC)</h2>" + table(scores))
     return standalone_page(heading, "".join(parts))
+
+
+MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
+
+
+def markdown_literal(text: str) -> str:
+    """User text inside st.markdown, shown as typed: every markdown character backslashed, so a
+    label or a review can make no link, image or heading."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))

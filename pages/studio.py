@@ -69,6 +69,24 @@ def chosen_run_and_model() -> tuple[runs.Run, Predictor]:
     return run, predictor(str(run.path), run.status.get("finished"))
 
 
+@st.cache_resource(show_spinner="Loading the bundled model with a fresh head…")
+def demo_classifier():
+    from bertviz_lib import lessons
+
+    return lessons.demo_classifier()
+
+
+QUIZ_MODE = "quiz.mode"
+QUIZ_TOPIC = "quiz.topic"
+
+
+def practise(topic: str) -> None:
+    """Send the learner from a lesson to practice questions on its topic."""
+    st.session_state[QUIZ_MODE] = "Practice"
+    st.session_state[QUIZ_TOPIC] = topic
+    st.switch_page("pages/quiz.py")
+
+
 def open_in_explain(run_id: str, text: str) -> None:
     st.session_state[CHOSEN_RUN] = run_id
     st.session_state[EXPLAIN_TEXT] = text

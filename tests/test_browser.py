@@ -188,5 +188,24 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     wait_until_idle(page)
     shoot(page, "8-explain-layers")
 
-    go_to(page, "Learn & Quiz")
+    go_to(page, "Learn")
+    page.get_by_text("Similarity of its output vectors").wait_for(timeout=120_000)
+    wait_until_idle(page, timeout=120)
     shoot(page, "10-learn")
+
+    go_to(page, "Quiz")
+    page.get_by_text("Recall & Review", exact=True).click()
+    wait_until_idle(page)
+    page.get_by_role("button", name="Reveal the answer").click()
+    wait_until_idle(page)
+    assert page.locator('[data-testid="stAlertContentSuccess"]').count() == 1
+    shoot(page, "11-quiz-flashcard")
+    page.get_by_text("Test", exact=True).click()
+    wait_until_idle(page)
+    form = page.locator('[data-testid="stForm"]')
+    form.locator('[role="radiogroup"]').first.locator("label").first.click()
+    page.get_by_role("button", name="Mark my test").click()
+    page.get_by_text("Score", exact=True).wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert page.get_by_text("of 10 right").count() == 1
+    shoot(page, "12-quiz-test")

@@ -176,3 +176,20 @@ def test_the_library_executes_no_strings_and_never_imports_streamlit():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module.split(".")[0])
         assert "streamlit" not in imported, path.name
+
+
+def test_a_word_changes_its_output_vector_when_only_later_words_change(classifier, tokenizer):
+    model = classifier
+    shift = lessons.context_shift(
+        model, tokenizer, "the bank of the river", "the bank raised its rates", "bank"
+    )
+    assert shift.input_similarity == pytest.approx(1.0, abs=1e-6)
+    # the words after 'bank' changed its vector (a little: the tiny model's weights are random)
+    assert shift.output_similarity < 1 - 1e-6
+    same = lessons.context_shift(
+        model, tokenizer, "the bank of the river", "the bank of the river", "bank"
+    )
+    assert same.output_similarity == pytest.approx(1.0, abs=1e-5)
+    assert "hidden_states" in shift.code
+    with pytest.raises(ValueError):
+        lessons.context_shift(model, tokenizer, "a river", "a lake", "bank")

@@ -80,3 +80,11 @@ def test_a_hostile_explanation_report_is_inert_everywhere(text):
     assert all("javascript:" not in (value or "") for _, value in parsed.attributes if _ != "title")
     visible = "".join(parsed.text)
     assert visible.count(text) >= 6 and "0.2500" in visible
+
+
+def test_markdown_literal_backslashes_every_markdown_character():
+    text = "[click](javascript:alert(1)) **bold** # <b>"
+    assert render.markdown_literal(text) == (
+        r"\[click\]\(javascript:alert\(1\)\) \*\*bold\*\* \# \<b\>"
+    )
+    assert render.markdown_literal("plain words") == "plain words"

@@ -9,7 +9,7 @@ from bertviz_lib.devices import describe, resolve_device
 st.title("BERTViz Studio")
 st.markdown(
     "Fine-tune a small BERT on your own labelled text, then look at what it learned.  \n"
-    "**Data → Train → Metrics → Predict → Explain → Learn & Quiz**"
+    "**Data → Train → Metrics → Predict → Explain → Learn → Quiz**"
 )
 
 st.markdown(

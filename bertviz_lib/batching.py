@@ -2,7 +2,8 @@
 
 Padding every batch to the longest text in the whole set wastes most of the compute on short
 reviews; sorting texts by length inside large shuffled windows keeps batches random enough for
-training while padding each to the next multiple of 8 only.
+training while padding each only to its longest text (to the next multiple of 8 on a GPU, whose
+tensor cores want it; a CPU gains nothing from the extra padding and pays for it).
 """
 
 from __future__ import annotations
@@ -51,10 +52,16 @@ def inference_batches(lengths: Sequence[int], batch_size: int) -> list:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(sequences: Sequence[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad to the longest sequence rounded up to PAD_MULTIPLE; mask marks the real tokens."""
+def padding_multiple(device: torch.device) -> int:
+    return PAD_MULTIPLE if device.type == "cuda" else 1
+
+
+def collate(
+    sequences: Sequence[list[int]], pad_id: int, multiple: int = PAD_MULTIPLE
+) -> dict[str, torch.Tensor]:
+    """Pad to the longest sequence rounded up to `multiple`; mask marks the real tokens."""
     longest = max(len(s) for s in sequences)
-    width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
+    width = -(-longest // multiple) * multiple
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, ids in enumerate(sequences):
@@ -63,6 +70,8 @@ def collate(sequences: Sequence[list[int]], pad_id: int) -> dict[str, torch.Tens
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
-def iterate(ids: Sequence[list[int]], batches: list, pad_id: int) -> Iterator[tuple[list, dict]]:
+def iterate(
+    ids: Sequence[list[int]], batches: list, pad_id: int, multiple: int = PAD_MULTIPLE
+) -> Iterator[tuple[list, dict]]:
     for batch in batches:
-        yield batch, collate([ids[i] for i in batch], pad_id)
+        yield batch, collate([ids[i] for i in batch], pad_id, multiple)

@@ -1,8 +1,10 @@
 """Benchmarks, run by hand and never by the tests: `python -m bertviz_lib.bench --help`.
 
 Every comparison runs in one process, on one device, on the same texts, so the ratios printed are
-fair. The explanation part times Integrated Gradients as Captum's defaults run it (n_steps 50, one
-batch, `LayerIntegratedGradients` on the word embeddings, [PAD] baseline) against this project's
+fair. The training part (`throughput.py`) runs HF Trainer padded to 128, HF Trainer with
+group_by_length and this project's loop for the same number of SST-2 samples. The explanation
+part times Integrated Gradients as Captum's defaults run it (n_steps 50, one batch,
+`LayerIntegratedGradients` on the word embeddings, [PAD] baseline) against this project's
 adaptive auto mode, on sentences of one token length from a fine-tuned run, with |delta| beside
 each time; then [CLS] attention with rollout, and batched prediction.
 """
@@ -23,7 +25,8 @@ from .attention import attention_maps
 from .explain import explain
 from .predict import Predictor
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2" / "dev.csv"
+SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+DEFAULT_DATA = SST2 / "dev.csv"
 
 
 def machine() -> str:
@@ -121,6 +124,44 @@ def newest_completed_run() -> runs.Run:
     raise SystemExit("No completed run in models/: train one (python -m bertviz_lib train).")
 
 
+def labelled(path: str, rows: int | None, seed: int = 0):
+    """A CSV with text and label columns as LabelledData; `rows` samples it (seeded)."""
+    import pandas as pd
+
+    from .data import LabelledData
+
+    frame = pd.read_csv(path)
+    if rows and rows < len(frame):
+        frame = frame.sample(rows, random_state=seed)
+    labels = [(str(label),) for label in frame["label"]]
+    names = sorted({label for (label,) in labels})
+    return LabelledData(frame["text"].astype(str).tolist(), labels, names, "single_label")
+
+
+def training_benchmark(train_csv: str, samples: int) -> dict:
+    import tempfile
+
+    from .throughput import compare
+
+    data = labelled(train_csv, samples)
+    with tempfile.TemporaryDirectory() as scratch:
+        results = compare(data, samples, scratch)
+    rows = [r.as_row() for r in results]
+    ours = results[-1].samples_per_s
+    for row in rows:
+        row["project_speedup"] = ours / row["samples_per_s"]
+    return {"samples": samples, "variants": rows}
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'variant':32} {'samples/s':>10} {'tokens/s':>10} {'first step s':>12} "
+          f"{'peak MB':>9} {'ours is':>8}")  # fmt: skip
+    for r in rows:
+        print(f"{r['variant']:32} {r['samples_per_s']:10.1f} {r['tokens_per_s']:10.0f} "
+              f"{r['first_step_seconds']:12.2f} {r['peak_memory_mb']:9.0f} "
+              f"{r['project_speedup']:7.2f}x")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
@@ -130,25 +171,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=25, help="Sentence length for IG timing.")
     parser.add_argument("--sentences", type=int, default=25)
     parser.add_argument("--tolerance", type=float, default=0.01)
+    parser.add_argument("--train-data", default=str(SST2 / "train.csv"),
+                        help="CSV with 'text' and 'label' columns to train on.")  # fmt: skip
+    parser.add_argument("--samples", type=int, default=1024,
+                        help="Samples each training variant trains on.")  # fmt: skip
+    parser.add_argument("--part", choices=["all", "train", "explain"], default="all")
     parser.add_argument("--json", help="Write the results to this file as well.")
     args = parser.parse_args(argv)
+    result: dict = {"machine": machine()}
+    if args.part in ("all", "train"):
+        result["training"] = training_benchmark(args.train_data, args.samples)
+        print_table(result["training"]["variants"])
+    if args.part == "train":
+        return _finish(result, args.json)
     run = runs.load_run(args.run) if args.run else newest_completed_run()
     predictor = Predictor.from_run(run)
     texts = pd.read_csv(args.data)["text"].astype(str).tolist()
     chosen = sentences_of_length(predictor.tokenizer, texts, args.tokens, args.sentences)
     if not chosen:
         raise SystemExit(f"No sentence of exactly {args.tokens} tokens in {args.data}.")
-    result = {
-        "machine": machine(),
-        "run": run.run_id,
-        "tokens": args.tokens,
-        "tolerance": args.tolerance,
-        "integrated_gradients": explanation_benchmark(predictor, chosen, args.tolerance),
-        "prediction": prediction_benchmark(predictor, texts),
-    }
+    result.update(
+        run=run.run_id,
+        tokens=args.tokens,
+        tolerance=args.tolerance,
+        integrated_gradients=explanation_benchmark(predictor, chosen, args.tolerance),
+        prediction=prediction_benchmark(predictor, texts),
+    )
+    return _finish(result, args.json)
+
+
+def _finish(result: dict, path: str | None) -> int:
     print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2))
     return 0
 
 

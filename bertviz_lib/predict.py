@@ -33,9 +33,8 @@ def predict_probabilities(
     lengths = [len(x) for x in ids]
     result = None
     done = 0
-    for rows, batch in batching.iterate(
-        ids, batching.inference_batches(lengths, batch_size), pad_id
-    ):
+    batches = batching.inference_batches(lengths, batch_size)
+    for rows, batch in batching.iterate(ids, batches, pad_id, batching.padding_multiple(device)):
         with autocast(device):
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         chunk = heads.probabilities(problem_type, logits).cpu().numpy()

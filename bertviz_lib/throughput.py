@@ -1,0 +1,164 @@
+"""Training throughput, measured side by side: HF Trainer as most notebooks run it, against this
+project's loop, on the same texts, batch size, learning rate and device, in one process.
+
+The Trainer variants are run_glue's default (every text padded to 128) and `group_by_length`
+(dynamic padding, batches of similar lengths). Each variant trains for the same number of samples
+from the same pretrained weights; time includes everything from the first batch to the last step
+(data loading, warm-up, compilation if any), and the time to the first step is reported apart.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from . import backbones, batching
+from .config import TrainConfig
+from .data import LabelledData
+from .train import set_up, train_step
+
+BATCH_SIZE = 32
+LEARNING_RATE = 5e-5
+MAX_LENGTH = 128
+
+
+@dataclass
+class Throughput:
+    variant: str
+    samples: int
+    seconds: float
+    first_step_seconds: float
+    real_tokens: int  # tokens that are not padding
+    peak_memory_mb: float  # CUDA peak for this variant; on a CPU, the process's peak RSS so far
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.real_tokens / self.seconds
+
+    def as_row(self) -> dict:
+        return {
+            **asdict(self),
+            "samples_per_s": self.samples_per_s,
+            "tokens_per_s": self.tokens_per_s,
+        }
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def project_loop(data: LabelledData, samples: int, device: str = "auto") -> Throughput:
+    """This project's loop (`train.set_up` and `train.train_step`) for `samples` samples."""
+    config = TrainConfig(
+        batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, max_length=MAX_LENGTH, epochs=1,
+        device=device, warmup_ratio=0.06,
+    )  # fmt: skip
+    started = time.perf_counter()
+    s = set_up(data, data.subset(range(min(64, len(data)))), config)
+    _reset_peak(s.device)
+    lengths = [len(x) for x in s.train_ids]
+    batches = batching.training_batches(lengths, BATCH_SIZE, np.random.default_rng(0))
+    s.model.train()
+    seen, tokens, first = 0, 0, None
+    for rows, batch in batching.iterate(
+        s.train_ids, batches, s.pad_id, batching.padding_multiple(s.device)
+    ):
+        train_step(s, rows, batch, config)
+        seen, tokens = seen + len(rows), tokens + sum(lengths[i] for i in rows)
+        if first is None:
+            first = time.perf_counter() - started
+        if seen >= samples:
+            break
+    _synchronise(s.device)
+    seconds = time.perf_counter() - started
+    return Throughput("project loop", seen, seconds, first, tokens, _peak_memory_mb(s.device))
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def hf_trainer(
+    data: LabelledData, samples: int, group_by_length: bool, output_dir: str
+) -> Throughput:
+    """HF Trainer on the bundled model: every text padded to 128 (run_glue's default), or
+    dynamic padding with batches grouped by length."""
+    from transformers import (
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    started = time.perf_counter()
+    cuda = torch.cuda.is_available()
+    tokenizer = backbones.load_tokenizer("bundled")
+    encoded = tokenizer(
+        data.texts,
+        truncation=True,
+        max_length=MAX_LENGTH,
+        padding=False if group_by_length else "max_length",
+    )
+    labels = data.label_ids()
+    rows = [
+        {"input_ids": ids, "attention_mask": mask, "labels": int(label)}
+        for ids, mask, label in zip(
+            encoded["input_ids"], encoded["attention_mask"], labels, strict=True
+        )
+    ]
+    model = backbones.load_classifier(
+        "bundled", backbones.load_config("bundled", num_labels=len(data.label_names))
+    )
+    steps = max(1, samples // BATCH_SIZE)
+    arguments = TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+        max_steps=steps, warmup_steps=0.06, logging_strategy="no", save_strategy="no",
+        report_to="none", bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0, seed=0,
+        disable_tqdm=True,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+    )  # fmt: skip
+    first: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if not first:
+                first.append(time.perf_counter() - started)
+
+    collator = DataCollatorWithPadding(tokenizer) if group_by_length else None
+    trainer = Trainer(model=model, args=arguments, train_dataset=rows, data_collator=collator,
+                      callbacks=[Clock()])  # fmt: skip
+    device = trainer.args.device
+    _reset_peak(device)
+    trainer.train()
+    _synchronise(device)
+    seconds = time.perf_counter() - started
+    seen = steps * BATCH_SIZE
+    real = int(np.mean([sum(r["attention_mask"]) for r in rows]) * seen)
+    name = "HF Trainer, group_by_length" if group_by_length else "HF Trainer, padded to 128"
+    return Throughput(name, seen, seconds, first[0], real, _peak_memory_mb(device))
+
+
+def compare(data: LabelledData, samples: int, output_dir: str) -> list[Throughput]:
+    """All three variants on the same data, one after the other in this process."""
+    return [
+        hf_trainer(data, samples, group_by_length=False, output_dir=output_dir),
+        hf_trainer(data, samples, group_by_length=True, output_dir=output_dir),
+        project_loop(data, samples),
+    ]

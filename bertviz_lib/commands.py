@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import backbones, batching, data, runs
+from . import backbones, batching, data, distributed, runs
 from .config import DataConfig, TrainConfig
 from .metrics import classification_metrics
 from .samples import SAMPLES
@@ -101,9 +101,9 @@ def command_train(args: argparse.Namespace, data_config: DataConfig, config: Tra
         if args.run_dir:  # the app made this folder and waits on it: say why nothing will come
             runs.RunWriter(args.run_dir).set_status("failed", error=str(error))
         raise
-    run_dir = (
-        Path(args.run_dir) if args.run_dir else runs.create_run(args.output_dir, args.run_name)
-    )
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    if run_dir is None and distributed.from_environment().main:  # under torchrun, rank 0 writes
+        run_dir = runs.create_run(args.output_dir, args.run_name)
     cancel = cancel_on_sigterm()
     run = run_training(
         prepared,
@@ -114,6 +114,8 @@ def command_train(args: argparse.Namespace, data_config: DataConfig, config: Tra
         on_event=None if args.json else ProgressBar(),
         should_stop=cancel.is_set,
     )
+    if run is None:
+        return 0
     metrics = run.metrics
     if args.json:
         emit_json({"run": display_path(run.path), "state": run.state, "metrics": metrics})

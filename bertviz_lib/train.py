@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import backbones, batching, heads
+from . import backbones, batching, distributed, heads
 from .config import LOWER_IS_BETTER, TrainConfig
 from .data import LabelledData
 from .devices import autocast, describe, resolve_device, use_all_cores
@@ -164,7 +164,9 @@ class Setup:
 
     device: torch.device
     tokenizer: object
-    model: torch.nn.Module
+    model: torch.nn.Module  # what the step calls: the network, or DDP around it on several ranks
+    network: torch.nn.Module  # the network itself: evaluated, copied and saved
+    ranks: distributed.Ranks
     pad_id: int
     train_ids: list[list[int]]
     validation_ids: list[list[int]]
@@ -178,7 +180,10 @@ class Setup:
 
 def set_up(train_data: LabelledData, validation_data: LabelledData, config: TrainConfig) -> Setup:
     torch.manual_seed(config.seed)
+    ranks = distributed.from_environment()
     device = resolve_device(config.device)
+    if ranks.several:
+        device = distributed.start(ranks, device)
     if device.type == "cpu":
         use_all_cores()
     tokenizer = backbones.load_tokenizer(config.model)
@@ -192,12 +197,14 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         weights = heads.class_weights(train_data.problem_type, *arrays, len(train_data.label_names))
         weights = weights.to(device)
     optimizer = make_optimizer(model, config, device)
-    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train_ids) / config.batch_size) // ranks.world
     total_steps = steps_per_epoch * config.epochs
     return Setup(
         device=device,
         tokenizer=tokenizer,
-        model=model,
+        model=_parallel(model, ranks, device),
+        network=model,
+        ranks=ranks,
         pad_id=tokenizer.pad_token_id or 0,
         train_ids=train_ids,
         validation_ids=batching.tokenize(tokenizer, validation_data.texts, config.max_length),
@@ -210,6 +217,14 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
     )
+
+
+def _parallel(model: torch.nn.Module, ranks: distributed.Ranks, device: torch.device):
+    if not ranks.several:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 
 def train_step(s: Setup, rows: list[int], batch: dict, config: TrainConfig) -> torch.Tensor:
@@ -229,7 +244,7 @@ def train_step(s: Setup, rows: list[int], batch: dict, config: TrainConfig) -> t
 
 def evaluate(s: Setup, data: LabelledData, config: TrainConfig) -> tuple[dict, np.ndarray]:
     probabilities = predict_probabilities(
-        s.model, s.validation_ids, s.pad_id, data.problem_type, s.device
+        s.network, s.validation_ids, s.pad_id, data.problem_type, s.device
     )
     scores = classification_metrics(
         true_labels(data), probabilities, data.label_names, data.problem_type, config.threshold
@@ -245,10 +260,10 @@ def fit(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Fine-tune, evaluate after every epoch and keep the best checkpoint by `metric_for_best`."""
-    emit = on_event or (lambda event: None)
-    stop_requested = should_stop or (lambda: False)
     s = set_up(train_data, validation_data, config)
-    rng = np.random.default_rng(config.seed)
+    emit = on_event if on_event and s.ranks.main else (lambda event: None)
+    stop_requested = should_stop or (lambda: False)
+    rng = np.random.default_rng(config.seed)  # the same on every rank: the same buckets
     lengths = [len(x) for x in s.train_ids]
     padding = batching.padding_multiple(s.device)
     log_every = max(1, s.steps_per_epoch // 25)
@@ -258,18 +273,20 @@ def fit(
     started = time.perf_counter()
     s.model.train()
     for epoch in range(1, config.epochs + 1):
-        batches = batching.training_batches(lengths, config.batch_size, rng)
+        batches = distributed.share(
+            batching.training_batches(lengths, config.batch_size, rng), s.ranks
+        )
         for rows, batch in batching.iterate(s.train_ids, batches, s.pad_id, padding):
-            if stop_requested():
+            if distributed.any_rank(stop_requested(), s.ranks, s.device):
                 stopped = "cancelled"
                 break
             inject_fault(f"step:{step}")
             loss = train_step(s, rows, batch, config)
-            step, seen = step + 1, seen + len(rows)
+            step, seen = step + 1, seen + len(rows) * s.ranks.world
             if step % log_every == 0 or step == s.total_steps:
                 loss_value = loss.item()  # the only host synchronisation, every log_every steps
                 emit(step_event(s, step, seen, loss_value, time.perf_counter() - started))
-                if not math.isfinite(loss_value):
+                if distributed.any_rank(not math.isfinite(loss_value), s.ranks, s.device):
                     stopped = "diverged"
                     break
         if stopped != "finished":
@@ -279,23 +296,25 @@ def fit(
         verdict = _compare(scores, best, metric_name)
         if verdict >= 0:
             score = scores[metric_name]
-            best = Checkpoint(score, step, epoch, scores, _cpu_copy(s.model), probabilities)
+            best = Checkpoint(score, step, epoch, scores, _cpu_copy(s.network), probabilities)
         stale_evaluations = 0 if verdict > 0 else stale_evaluations + 1
         if config.patience and stale_evaluations >= config.patience:
             stopped = "early_stopping"
             break
     seconds = time.perf_counter() - started
     if best.state is not None:
-        s.model.load_state_dict(best.state)
+        s.network.load_state_dict(best.state)
+    agree = distributed.weights_agree(s.network, s.ranks)  # every rank takes part
+    distributed.stop()
     emit({"event": "end", "stopped": stopped, "steps": step, "seconds": seconds,
           "best_step": best.step, "best_epoch": best.epoch, "best_metric": metric_name,
-          "best_score": best.score})  # fmt: skip
+          "best_score": best.score, "ranks": s.ranks.world, "ranks_agree": agree})  # fmt: skip
     rate = seen / max(seconds, 1e-9)
-    return TrainResult(s.model, s.tokenizer, best, stopped, step, seconds, rate)
+    return TrainResult(s.network, s.tokenizer, best, stopped, step, seconds, rate)
 
 
 def start_event(s: Setup, validation_rows: int) -> dict:
-    trainable = sum(p.numel() for p in s.model.parameters() if p.requires_grad)
+    trainable = sum(p.numel() for p in s.network.parameters() if p.requires_grad)
     return {"event": "start", "device": describe(s.device), "total_steps": s.total_steps,
             "train_rows": len(s.train_ids), "validation_rows": validation_rows,
             "trainable_parameters": trainable}  # fmt: skip

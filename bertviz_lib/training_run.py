@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from . import distributed
 from .config import DataConfig, TrainConfig
 from .data import PreparedData
 from .model_card import model_card
@@ -62,12 +63,18 @@ def run_training(
     prepared: PreparedData,
     data_config: DataConfig,
     config: TrainConfig,
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     source: str | None = None,
     on_event: EventSink | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> Run:
-    """Train into `run_dir`; any exception leaves the run `failed` with its message, then rises."""
+) -> Run | None:
+    """Train into `run_dir`; any exception leaves the run `failed` with its message, then rises.
+
+    Under torchrun only rank 0 writes; the other ranks train beside it and return None.
+    """
+    if not distributed.from_environment().main:
+        fit(prepared.train, prepared.validation, config, None, should_stop)
+        return None
     writer = RunWriter(run_dir)
     writer.set_status("running", error=None)
     writer.start_heartbeat()

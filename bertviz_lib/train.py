@@ -24,7 +24,11 @@ from .metrics import classification_metrics, prediction_ids
 from .predict import predict_probabilities
 
 EventSink = Callable[[dict], None]
-FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # "step:N" or "save": for the fault-injection tests
+FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # "step:N", "save" or "oom_above:N": fault injection
+OUT_OF_MEMORY = (
+    "Out of memory even with one text per micro-batch (or on several GPUs, where the ranks must "
+    "keep the same steps): lower max_length or the batch size, or pick a smaller model."
+)
 
 
 class TrainingError(RuntimeError):
@@ -158,6 +162,13 @@ def inject_fault(where: str) -> None:
         raise RuntimeError(f"Injected fault ({FAULT_VARIABLE}={where}).")
 
 
+def inject_out_of_memory(rows: int) -> None:
+    """BERTVIZ_INJECT_FAULT=oom_above:N: a micro-batch of more than N rows runs out of memory."""
+    setting = os.environ.get(FAULT_VARIABLE, "")
+    if setting.startswith("oom_above:") and rows > int(setting.split(":")[1]):
+        raise torch.OutOfMemoryError(f"Injected out of memory ({rows} rows).")
+
+
 @dataclass
 class Setup:
     """Everything the loop needs, built once before the first step."""
@@ -176,6 +187,7 @@ class Setup:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     steps_per_epoch: int
     total_steps: int
+    micro_batches: int = 1  # raised after an out-of-memory error, kept for the later steps
 
 
 def set_up(train_data: LabelledData, validation_data: LabelledData, config: TrainConfig) -> Setup:
@@ -227,19 +239,60 @@ def _parallel(model: torch.nn.Module, ranks: distributed.Ranks, device: torch.de
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 
-def train_step(s: Setup, rows: list[int], batch: dict, config: TrainConfig) -> torch.Tensor:
-    """One optimisation step; the loss stays on the device so that no step waits for the host."""
-    batch = {k: v.to(s.device, non_blocking=True) for k, v in batch.items()}
-    with autocast(s.device):
-        logits = s.model(**batch).logits
-    loss = s.loss_fn(logits.float(), s.targets[rows].to(s.device, non_blocking=True))
-    loss.backward()
+def train_step(
+    s: Setup, rows: list[int], batch: dict, config: TrainConfig, emit: EventSink | None = None
+) -> torch.Tensor:
+    """One optimisation step; the loss stays on the device so that no step waits for the host.
+
+    Out of memory, the batch is cut into twice as many micro-batches whose gradients add up to
+    the same step (the effective batch is kept), and `emit` is told; the later steps keep the cut.
+    """
+    while True:
+        try:
+            loss = _gradients(s, rows, batch, s.micro_batches)
+            break
+        except torch.OutOfMemoryError:
+            s.optimizer.zero_grad(set_to_none=True)
+            if s.ranks.several or s.micro_batches >= len(rows):
+                raise TrainingError(OUT_OF_MEMORY) from None
+            s.micro_batches *= 2
+            if s.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if emit:
+                emit(memory_event(s, len(rows)))
     if config.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(s.model.parameters(), config.max_grad_norm, foreach=True)
     s.optimizer.step()
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
+    return loss
+
+
+def _gradients(s: Setup, rows: list[int], batch: dict, pieces: int) -> torch.Tensor:
+    """Forward and backward over the batch in `pieces` micro-batches; each loss is weighted by
+    its share of the rows, so the gradients add up to those of the whole batch."""
+    total = torch.zeros((), device=s.device)
+    parts = np.array_split(np.arange(len(rows)), min(pieces, len(rows)))
+    for part in parts:
+        inject_out_of_memory(len(part))
+        chosen = {k: v[part] for k, v in batch.items()} if pieces > 1 else batch
+        micro = {k: v.to(s.device, non_blocking=True) for k, v in chosen.items()}
+        with autocast(s.device):
+            logits = s.model(**micro).logits
+        targets = s.targets[[rows[i] for i in part]].to(s.device, non_blocking=True)
+        loss = s.loss_fn(logits.float(), targets) * (len(part) / len(rows))
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
+def memory_event(s: Setup, rows: int) -> dict:
+    size = -(-rows // s.micro_batches)
+    message = (
+        f"Out of memory: each batch of {rows} now runs as {s.micro_batches} micro-batches of "
+        f"about {size}, their gradients added up (the same effective batch)."
+    )
+    return {"event": "memory", "micro_batches": s.micro_batches, "message": message}
 
 
 def evaluate(s: Setup, data: LabelledData, config: TrainConfig) -> tuple[dict, np.ndarray]:
@@ -281,7 +334,7 @@ def fit(
                 stopped = "cancelled"
                 break
             inject_fault(f"step:{step}")
-            loss = train_step(s, rows, batch, config)
+            loss = train_step(s, rows, batch, config, emit)
             step, seen = step + 1, seen + len(rows) * s.ranks.world
             if step % log_every == 0 or step == s.total_steps:
                 loss_value = loss.item()  # the only host synchronisation, every log_every steps

@@ -104,6 +104,8 @@ def show_run(run: runs.Run) -> None:
                     f"about {last['eta_seconds']:.0f} s left")  # fmt: skip
     elif state == "running":
         st.progress(0.0, text="Loading the model and tokenizing…")
+    for note in (e for e in events if e["event"] == "memory"):
+        st.warning(note["message"])
     if steps:
         st.plotly_chart(charts.loss_curves(events), key=f"loss-{run.run_id}")
     evaluations = [e for e in events if e["event"] == "evaluation"]

@@ -198,3 +198,29 @@ def test_sigmoid_heads_start_at_the_base_rates(tiny_model_dir):
     rates = data.train.label_matrix().mean(axis=0)
     start = torch.sigmoid(setup.model.classifier.bias.detach()).numpy()
     assert np.allclose(start, rates, atol=1e-5)
+
+
+def test_out_of_memory_halves_the_micro_batch_and_keeps_the_same_step(tiny_model_dir, monkeypatch):
+    data = prepared()
+    config = tiny_config(tiny_model_dir, epochs=2)
+    plain = fit(data.train, data.validation, config)
+    monkeypatch.setenv(FAULT_VARIABLE, "oom_above:4")  # batches of 8 no longer fit
+    events = []
+    cut = fit(data.train, data.validation, config, events.append)
+    memory = [e for e in events if e["event"] == "memory"]
+    assert len(memory) == 1 and memory[0]["micro_batches"] == 2  # said once, kept afterwards
+    assert "same effective batch" in memory[0]["message"]
+    assert cut.steps == plain.steps
+    for name, tensor in plain.model.state_dict().items():
+        torch.testing.assert_close(cut.model.state_dict()[name], tensor, atol=2e-4, rtol=1e-3)
+
+
+def test_out_of_memory_with_one_text_per_micro_batch_stops_with_a_plain_message(
+    tiny_model_dir, monkeypatch
+):
+    from bertviz_lib.train import TrainingError
+
+    data = prepared()
+    monkeypatch.setenv(FAULT_VARIABLE, "oom_above:0")
+    with pytest.raises(TrainingError, match="lower max_length or the batch size"):
+        fit(data.train, data.validation, tiny_config(tiny_model_dir, epochs=1))

@@ -160,22 +160,39 @@ def run_root(root: str | Path | None = None) -> Path:
 
 
 def load_run(run: str | Path, root: str | Path | None = None) -> Run:
-    """A run by id (under `root`) or by the path of its folder."""
+    """A run by id (under `root`) or by the path of its folder; never through a symbolic link,
+    which could point a run id at any folder on the machine."""
     candidate = Path(run)
     if candidate.is_dir() and (candidate / "status.json").is_file():
-        return Run(candidate)
+        return Run(_real_folder(candidate))
     folder = run_root(root) / validate_run_id(str(run))
     if not (folder / "status.json").is_file():
         raise RunError(f"There is no run '{run}' in {run_root(root)}/.")
-    return Run(folder)
+    return Run(_inside(_real_folder(folder), run_root(root)))
+
+
+def _real_folder(folder: Path) -> Path:
+    if folder.is_symlink():
+        raise RunError(f"'{folder}' is a symbolic link; run folders must be real folders.")
+    return folder
+
+
+def _inside(folder: Path, root: Path) -> Path:
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise RunError(f"'{folder}' is outside the run store {root}/.")
+    return folder
 
 
 def list_runs(root: str | Path | None = None) -> list[Run]:
-    """Runs under `root`, newest first."""
+    """Runs under `root`, newest first (symbolic links are not followed)."""
     folder = run_root(root)
     if not folder.is_dir():
         return []
-    runs = [Run(p) for p in folder.iterdir() if p.is_dir() and (p / "status.json").is_file()]
+    runs = [
+        Run(p)
+        for p in folder.iterdir()
+        if p.is_dir() and not p.is_symlink() and (p / "status.json").is_file()
+    ]
     return sorted(runs, key=lambda r: r.status.get("created", 0), reverse=True)
 
 
@@ -195,6 +212,7 @@ def create_run(root: str | Path | None = None, name: str | None = None) -> Path:
 
 
 def delete_run(run: str | Path, root: str | Path | None = None) -> None:
+    """Remove a run and everything in it, its copy of the uploaded data included."""
     loaded = load_run(run, root)
     if loaded.status.get("state") == "running" and loaded.state == "running":
         raise RunError(f"Run '{loaded.run_id}' is still training; cancel it first.")

@@ -88,6 +88,21 @@ def explain_one(run: runs.Run, wrong: pd.DataFrame, key: str) -> None:
         studio.open_in_explain(run.run_id, texts[pick])
 
 
+def delete_button(run: runs.Run, key: str) -> None:
+    st.caption(f"Deleting removes the folder {run.run_id}/: its model, its predictions and its "
+               "copy of the data it was trained on.")  # fmt: skip
+    sure = st.checkbox("Yes, delete this run and its data", key=f"sure-{key}")
+    if st.button(
+        "Delete the run", key=f"delete-{key}", disabled=not sure, icon=":material/delete:"
+    ):
+        try:
+            runs.delete_run(run.path)
+        except (runs.RunError, OSError) as error:
+            st.error(f"{run.run_id} was not deleted: {error}")
+            return
+        st.rerun()
+
+
 def downloads(run: runs.Run, metrics: dict, table: pd.DataFrame, key: str) -> None:
     left, middle, right = st.columns(3)
     left.download_button(
@@ -134,4 +149,5 @@ for run in selected:
         explain_one(run, wrong, key)
     with settings_tab:
         st.json(run.config, expanded=False)
+        delete_button(run, key)
     downloads(run, metrics, table, key)

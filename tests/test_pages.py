@@ -262,3 +262,14 @@ def test_explain_takes_a_validation_example_or_a_text_sent_from_metrics(trained_
     app.run()
     assert app.text_area(key="explain.typed").value == "sent from the metrics page"
     assert app.radio(key="explain.source").value == "Type or paste a text"
+
+
+def test_deleting_a_run_on_metrics_removes_its_folder_and_data(trained_run):
+    app = open_page("pages/metrics.py")
+    key = trained_run.run_id
+    assert app.button(key=f"delete-{key}").disabled  # not without the confirmation
+    app.checkbox(key=f"sure-{key}").check().run()
+    app.button(key=f"delete-{key}").click().run()
+    assert not app.exception
+    assert not trained_run.path.exists()
+    assert any("No trained run yet" in m.value for m in app.info)

@@ -88,3 +88,16 @@ def test_delete_refuses_a_live_run_and_removes_a_finished_one(tmp_path):
     runs.delete_run(writer.path.name, tmp_path)
     assert not writer.path.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_symbolic_links_are_never_followed_to_a_run(tmp_path):
+    root = tmp_path / "models"
+    outside = runs.create_run(tmp_path / "elsewhere", "secret")
+    (root).mkdir()
+    (root / "20200101-000000-link").symlink_to(outside, target_is_directory=True)
+    assert runs.list_runs(root) == []  # the link is not listed
+    with pytest.raises(runs.RunError, match="symbolic link"):
+        runs.load_run("20200101-000000-link", root)
+    with pytest.raises(runs.RunError, match="symbolic link"):
+        runs.delete_run(root / "20200101-000000-link", root)
+    assert outside.is_dir() and (outside / "status.json").is_file()  # nothing was deleted

@@ -118,10 +118,12 @@ class Run:
 
     @property
     def loadable(self) -> bool:
-        return (self.model_dir / "config.json").is_file() and self.state in (
-            "completed",
-            "cancelled",
-        )
+        """A whole model folder from a run that ended well, was cancelled, or diverged after a
+        checkpoint worth keeping (the error says so)."""
+        if not (self.model_dir / "config.json").is_file():
+            return False
+        kept = self.state == "failed" and self.status.get("kept_checkpoint") is True
+        return self.state in ("completed", "cancelled") or kept
 
     def events(self) -> list[dict]:
         """Every event so far; a line being written at this moment is skipped."""

@@ -24,7 +24,7 @@ from .metrics import classification_metrics, prediction_ids
 from .predict import predict_probabilities
 
 EventSink = Callable[[dict], None]
-FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # "step:N", "save" or "oom_above:N": fault injection
+FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # step:N, save, oom_above:N, nan_from:N (fault tests)
 OUT_OF_MEMORY = (
     "Out of memory even with one text per micro-batch (or on several GPUs, where the ranks must "
     "keep the same steps): lower max_length or the batch size, or pick a smaller model."
@@ -162,6 +162,14 @@ def inject_fault(where: str) -> None:
         raise RuntimeError(f"Injected fault ({FAULT_VARIABLE}={where}).")
 
 
+def poison(s: Setup) -> float:
+    """BERTVIZ_INJECT_FAULT=nan_from:N: the loss is NaN from step N on (1.0 otherwise)."""
+    setting = os.environ.get(FAULT_VARIABLE, "")
+    if setting.startswith("nan_from:") and s.scheduler.last_epoch >= int(setting.split(":")[1]):
+        return float("nan")
+    return 1.0
+
+
 def inject_out_of_memory(rows: int) -> None:
     """BERTVIZ_INJECT_FAULT=oom_above:N: a micro-batch of more than N rows runs out of memory."""
     setting = os.environ.get(FAULT_VARIABLE, "")
@@ -280,7 +288,7 @@ def _gradients(s: Setup, rows: list[int], batch: dict, pieces: int) -> torch.Ten
         with autocast(s.device):
             logits = s.model(**micro).logits
         targets = s.targets[[rows[i] for i in part]].to(s.device, non_blocking=True)
-        loss = s.loss_fn(logits.float(), targets) * (len(part) / len(rows))
+        loss = s.loss_fn(logits.float(), targets) * (len(part) / len(rows)) * poison(s)
         loss.backward()
         total += loss.detach()
     return total

@@ -135,10 +135,12 @@ def finish(writer: RunWriter, result: TrainResult) -> None:
         kept = "the best checkpoint was kept" if result.best.state is not None else "no checkpoint"
         writer.set_status("cancelled", message=f"Cancelled at step {result.steps}; {kept}.")
     elif result.stopped == "diverged":
+        kept = result.best.state is not None
         writer.set_status(
             "failed",
             error="The loss became NaN or infinite; lower the learning rate."
-            + (" The best checkpoint was kept." if result.best.state is not None else ""),
+            + (" The best checkpoint was kept." if kept else ""),
+            kept_checkpoint=kept,
         )
     else:
         writer.set_status("completed", message=f"Stopped: {result.stopped}.")

@@ -224,3 +224,19 @@ def test_out_of_memory_with_one_text_per_micro_batch_stops_with_a_plain_message(
     monkeypatch.setenv(FAULT_VARIABLE, "oom_above:0")
     with pytest.raises(TrainingError, match="lower max_length or the batch size"):
         fit(data.train, data.validation, tiny_config(tiny_model_dir, epochs=1))
+
+
+def test_a_loss_turning_nan_stops_with_a_plain_message_and_keeps_the_best_checkpoint(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    data = prepared()
+    steps_per_epoch = -(-len(data.train) // 8)
+    monkeypatch.setenv(FAULT_VARIABLE, f"nan_from:{steps_per_epoch + 2}")  # in epoch 2
+    run = run_training(data, DataConfig(), tiny_config(tiny_model_dir), runs.create_run(tmp_path))
+    assert run.state == "failed" and run.loadable
+    assert run.status["error"] == (
+        "The loss became NaN or infinite; lower the learning rate. The best checkpoint was kept."
+    )
+    assert run.metrics["best_epoch"] == 1 and run.metrics["stopped"] == "diverged"
+    probabilities = Predictor.from_run(run).predict_proba(["the film was superb"])
+    assert np.isfinite(probabilities).all()

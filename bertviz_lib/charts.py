@@ -3,13 +3,16 @@
 Every function takes plain data (dicts, lists, arrays, DataFrames) that the other library modules
 already produce (`metrics.classification_metrics`, the events of `train.fit`, `Run.predictions()`)
 and returns a `plotly.graph_objects.Figure`; nothing here reads files or imports streamlit, so the
-figures can be tested and reused by the CLI or a notebook. Label names from users only ever go into
-plotly as data (axis categories, trace names), which plotly escapes when it draws; no HTML is
-built here. Each class keeps the same colour on every chart, given by `class_colours`.
+figures can be tested and reused by the CLI or a notebook. Plotly reads a little markup in every
+string it draws (<b>, <i>, <br>, <a href>), so a class named "<b>good</b>" would be drawn bold:
+every label name, token and title from a user passes through `_shown` (HTML-escaped, which plotly
+decodes back to the literal characters) before it reaches a figure. Each class keeps the same
+colour on every chart, given by `class_colours`.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 
@@ -36,6 +39,20 @@ MARGIN = {"l": 60, "r": 20, "t": 60, "b": 50}
 LABEL_DELIMITER = ";"
 
 
+def _shown(text) -> str:
+    """User text as plotly should draw it: literally."""
+    return html.escape(str(text), quote=False)
+
+
+def _labels(names: Sequence[str]) -> list[str]:
+    return [_shown(name) for name in names]
+
+
+def _positions(tokens: Sequence[str]) -> list[str]:
+    """Axis categories for tokens: their position first, so a repeated word stays apart."""
+    return [f"{i}:{_shown(t)}" for i, t in enumerate(tokens)]
+
+
 def class_colours(label_names: Sequence[str]) -> dict[str, str]:
     """One colour per class by position, so a run's classes look the same on every chart and page.
 
@@ -52,7 +69,7 @@ def label_distribution(
     values = [int(v) for v in counts.values()]
     figure = go.Figure(
         go.Bar(
-            x=names,
+            x=_labels(names),
             y=values,
             text=values,
             textposition="auto",
@@ -165,8 +182,8 @@ def confusion_matrix(
     figure = go.Figure(
         go.Heatmap(
             z=z.tolist(),
-            x=names,
-            y=names,
+            x=_labels(names),
+            y=_labels(names),
             text=text,
             texttemplate="%{text}",
             customdata=np.dstack([counts.astype(int), shares]).tolist(),
@@ -218,7 +235,7 @@ def roc_curves(
         fpr, tpr, _ = roc_curve(truth, score)
         auc = roc_auc_score(truth, score)
         colour = palette.get(name, FALLBACK_COLOUR)
-        figure.add_trace(_curve(fpr, tpr, f"{name} (AUC {auc:.3f})", colour))
+        figure.add_trace(_curve(fpr, tpr, f"{_shown(name)} (AUC {auc:.3f})", colour))
     _style(figure, _titled("ROC curves", skipped), "False positive rate", "True positive rate")
     _unit_square(figure)
     return figure
@@ -247,7 +264,7 @@ def pr_curves(
         precision, recall, _ = precision_recall_curve(truth, score)
         ap = average_precision_score(truth, score)
         colour = palette.get(name, FALLBACK_COLOUR)
-        figure.add_trace(_curve(recall, precision, f"{name} (AP {ap:.3f})", colour))
+        figure.add_trace(_curve(recall, precision, f"{_shown(name)} (AP {ap:.3f})", colour))
     _style(figure, _titled("Precision-recall curves", skipped), "Recall", "Precision")
     _unit_square(figure)
     return figure
@@ -318,7 +335,7 @@ def class_probabilities(
     figure = go.Figure(
         go.Bar(
             x=values,
-            y=names,
+            y=_labels(names),
             orientation="h",
             text=[f"{v:.1%}" for v in values],
             textposition="auto",
@@ -378,7 +395,7 @@ def _label_index(index: dict[str, int], label: str) -> int:
 
 def _style(figure: go.Figure, title: str, x_title: str, y_title: str) -> None:
     figure.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"},
+        title={"text": _shown(title), "x": 0, "xanchor": "left"},
         xaxis_title=x_title,
         yaxis_title=y_title,
         template=TEMPLATE,
@@ -434,7 +451,7 @@ def _curve(x, y, trace_name: str, colour: str) -> go.Scatter:
 def _add_skipped(figure: go.Figure, label: str, reason: str) -> None:
     """A legend entry with no data, so a missing curve is explained instead of silently absent."""
     figure.add_trace(
-        go.Scatter(x=[None], y=[None], mode="lines", name=f"{label}: skipped ({reason})")
+        go.Scatter(x=[None], y=[None], mode="lines", name=f"{_shown(label)}: skipped ({reason})")
     )
 
 
@@ -456,7 +473,7 @@ def attention_grid(cls_rows, tokens: Sequence[str]) -> go.Figure:
     figure = go.Figure(
         go.Heatmap(
             z=cls_rows.reshape(layers * heads, -1),
-            x=[f"{i}:{t}" for i, t in enumerate(tokens)],
+            x=_positions(tokens),
             y=rows,
             colorscale="Blues",
             zmin=0,
@@ -475,7 +492,7 @@ def token_bars(
 ) -> go.Figure:
     """Several per-token scores side by side (for example rollout and Integrated Gradients)."""
     figure = go.Figure()
-    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    labels = _positions(tokens)
     for index, (name, values) in enumerate(series.items()):
         figure.add_trace(
             go.Bar(x=labels, y=[float(v) for v in values], name=str(name),
@@ -497,7 +514,7 @@ def _scaled(values: Sequence[float]) -> list[float]:
 def method_comparison(words: Sequence[str], by_method: Mapping[str, Sequence[float]]) -> go.Figure:
     """Every method's word attributions in one heatmap, each row scaled to its own largest |value|
     (methods have different units); the raw value is in the hover."""
-    labels = [f"{i}:{w}" for i, w in enumerate(words)]
+    labels = _positions(words)
     names = list(by_method)
     figure = go.Figure(
         go.Heatmap(
@@ -529,7 +546,7 @@ def top_words(
     figure = go.Figure(
         go.Bar(
             x=[float(values[i]) for i in ranked],
-            y=[f"{i}:{words[i]}" for i in ranked],
+            y=[f"{i}:{_shown(words[i])}" for i in ranked],
             orientation="h",
             marker_color=[
                 "rgb(33,102,172)" if values[i] >= 0 else "rgb(178,24,43)" for i in ranked
@@ -575,7 +592,7 @@ def layer_heatmap(tokens: Sequence[str], values: Sequence[Sequence[float]]) -> g
     figure = go.Figure(
         go.Heatmap(
             z=[[float(v) for v in row] for row in values],
-            x=[f"{i}:{t}" for i, t in enumerate(tokens)],
+            x=_positions(tokens),
             y=[f"layer {n + 1}" for n in range(len(values))],
             colorscale=DIVERGING,
             zmin=-peak,
@@ -592,7 +609,7 @@ def layer_heatmap(tokens: Sequence[str], values: Sequence[Sequence[float]]) -> g
 
 def attention_head(matrix, tokens: Sequence[str], layer: int, head: int) -> go.Figure:
     """One head's full attention matrix (rows attend to columns); the top row is [CLS]'s."""
-    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    labels = _positions(tokens)
     figure = go.Figure(
         go.Heatmap(
             z=np.asarray(matrix, dtype=float).tolist(),

@@ -12,6 +12,8 @@ from bertviz_lib import charts
 from bertviz_lib.metrics import classification_metrics
 
 SCRIPT = "<script>alert(1)</script>"
+# plotly draws <b>, <i>, <br> and <a href> as markup; escaped, it draws the characters themselves
+SHOWN = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def _values(array) -> list:
@@ -57,7 +59,7 @@ def test_label_distribution_bars_and_text():
     figure = charts.label_distribution({"1": 4, "5": 10, SCRIPT: 1})
     _conventions(figure)
     bar = figure.data[0]
-    assert list(bar.x) == ["1", "5", SCRIPT]
+    assert list(bar.x) == ["1", "5", SHOWN]
     assert _values(bar.y) == [4, 10, 1]
     assert _values(bar.text) == ["4", "10", "1"]
     assert figure.layout.xaxis.type == "category"  # "1" and "5" stay classes, not numbers
@@ -144,7 +146,7 @@ def test_confusion_matrix_counts():
     _conventions(figure)
     heatmap = figure.data[0]
     assert np.asarray(heatmap.z).tolist() == MATRIX
-    assert list(heatmap.x) == list(heatmap.y) == names
+    assert list(heatmap.x) == list(heatmap.y) == ["a", "b", SHOWN]
     assert np.asarray(heatmap.text).tolist()[0] == ["5", "1", "0"]
     assert figure.layout.xaxis.title.text == "Predicted"
     assert figure.layout.yaxis.title.text == "True"
@@ -222,7 +224,7 @@ def test_multi_label_roc_matches_metrics_per_class():
     scores = classification_metrics(y, probs, names, "multi_label")
     figure = charts.roc_curves(y, probs, names, "multi_label")
     traces = _named(figure)
-    for name, auc in zip(names[:2], scores["roc_auc_per_class"][:2], strict=True):
+    for name, auc in zip(["a", SHOWN], scores["roc_auc_per_class"][:2], strict=True):
         assert f"{name} (AUC {auc:.3f})" in traces
     assert "c: skipped (no negatives)" in traces
     pr = _named(charts.pr_curves(y, probs, names, "multi_label"))
@@ -274,7 +276,7 @@ def test_class_probabilities_bars_text_and_threshold():
     figure = charts.class_probabilities({"joy": 0.82, SCRIPT: 0.4, "fear": 0.05}, threshold=0.5)
     _conventions(figure)
     bar = figure.data[0]
-    assert list(bar.y) == ["joy", SCRIPT, "fear"]
+    assert list(bar.y) == ["joy", SHOWN, "fear"]
     assert _values(bar.x) == [0.82, 0.4, 0.05]
     assert list(bar.text) == ["82.0%", "40.0%", "5.0%"]
     assert list(figure.layout.xaxis.range) == [0, 1]
@@ -379,3 +381,20 @@ def test_layer_heatmap_is_centred_on_zero():
     heat = figure.data[0]
     assert heat.zmin == -0.6 and heat.zmax == 0.6
     assert list(heat.y) == ["layer 1", "layer 2"]
+
+
+def test_markup_plotly_understands_is_escaped_in_every_user_string():
+    bold = "<b>good</b>"
+    figures = [
+        charts.label_distribution({bold: 3}),
+        charts.confusion_matrix([[1]], [bold]),
+        charts.class_probabilities({bold: 0.9}),
+        charts.top_words([bold], [0.5], title=f"Towards '{bold}'"),
+        charts.attention_grid(np.ones((1, 1, 1)), [bold]),
+    ]
+    for figure in figures:
+        drawn = [figure.layout.title.text]
+        for trace in figure.data:
+            drawn += [str(v) for v in (trace.x or ())] + [str(v) for v in (trace.y or ())]
+        assert not any("<b>" in text for text in drawn), drawn
+        assert any("&lt;b&gt;good&lt;/b&gt;" in text for text in drawn)

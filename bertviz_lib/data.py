@@ -120,6 +120,12 @@ Row = tuple[str, tuple[str, ...]]
 LABEL_DELIMITER = ";"
 MIN_ROWS = 4
 IMBALANCE_RATIO = 3.0
+# Hard limits, enforced here whatever the app's or the CLI's settings say. The upload limit matches
+# server.maxUploadSize (50 MB) in .streamlit/config.toml; the row limit caps `max_rows`, which only
+# lowers it; texts past the character limit are cut (far beyond any model's max_length anyway).
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_ROWS = 100_000
+MAX_TEXT_CHARS = 10_000
 
 _DELIMITERS = ",\t;|"
 _DELIMITER_NAMES = {",": "a comma", "\t": "a tab", ";": "a semicolon", "|": "a vertical bar"}
@@ -144,10 +150,15 @@ _LABEL_NAMES = (
     "tag",
 )
 _SNIFF_CHARS = 64 * 1024
+# csv.Sniffer's quote regexes take quadratic time on long runs of newlines or quotes (a quoted
+# 1 MB cell of blank lines took 75 s), so it sees only this much; `_fields_agree` checks its
+# answer on the whole sample.
+_SNIFFER_CHARS = 4 * 1024
 _MAX_GUESSED_CLASSES = 1000
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _WHOLE_NUMBER = re.compile(r"([+-]?\d+)(\.0*)?")
 _INTEGER = re.compile(r"-?\d+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _EmptyInput(DataError):
@@ -178,6 +189,8 @@ def _read(
         raise _EmptyInput("The file is empty.")
     frame = _parse(text, _format_of(text, name), list_delimiter)
     frame.columns = _unique_names(frame.columns)
+    if len(frame.columns) == 0:
+        raise _EmptyInput("The file holds no columns (only empty rows or empty JSON objects).")
     if len(frame) == 0:
         has_header = len(frame.columns) > 0
         raise _EmptyInput(
@@ -188,9 +201,13 @@ def _read(
 
 def _load(source: bytes | str | Path, name: str | None) -> tuple[bytes, str | None]:
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), name
+        raw = bytes(source)
+        _check_upload_size(len(raw))
+        return raw, name
     path = Path(source)
     try:
+        if path.is_file():
+            _check_upload_size(path.stat().st_size)
         return path.read_bytes(), name or path.name
     except FileNotFoundError:
         raise DataError(f"There is no file at {path}.") from None
@@ -198,6 +215,18 @@ def _load(source: bytes | str | Path, name: str | None) -> tuple[bytes, str | No
         raise DataError(f"{path} is a folder, not a file.") from None
     except OSError as error:
         raise DataError(f"Could not open {path}: {error.strerror or error}.") from None
+
+
+def _check_upload_size(size: int) -> None:
+    if size > MAX_UPLOAD_BYTES:
+        raise DataError(
+            f"The file is {_megabytes(size)}, more than the limit of "
+            f"{_megabytes(MAX_UPLOAD_BYTES)}. Upload a smaller sample of the rows."
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
 
 
 def _decode(raw: bytes, report: DataReport) -> str:
@@ -209,7 +238,7 @@ def _decode(raw: bytes, report: DataReport) -> str:
             raise DataError("The file starts like UTF-16 text but could not be decoded.") from None
     _reject_binary(raw[:8192])
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig").lstrip("\ufeff")  # a tool that added a second BOM
     except UnicodeDecodeError as error:
         report.add(
             "warning",
@@ -229,7 +258,10 @@ def _reject_binary(head: bytes) -> None:
             "Save it as CSV (or TSV, or JSON Lines) and upload that."
         )
     if b"\x00" in head:
-        raise DataError("The file is not text (it looks binary).")
+        raise DataError(
+            "The file is not text (it holds NUL bytes, so it looks binary). If it is UTF-16 "
+            "text without a byte-order mark, save it as UTF-8."
+        )
 
 
 def _format_of(text: str, name: str | None) -> str:
@@ -266,8 +298,11 @@ def _sample(text: str) -> tuple[str, bool]:
 
 def _sniff_delimiter(sample: str, truncated: bool) -> str:
     """csv.Sniffer first; it guesses wrong on text full of commas, so its answer is checked."""
+    head = sample[:_SNIFFER_CHARS]
+    if len(sample) > _SNIFFER_CHARS:
+        head = head[: head.rfind("\n") + 1] or head
     try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+        sniffed = csv.Sniffer().sniff(head, delimiters=_DELIMITERS).delimiter
     except csv.Error:
         sniffed = None
     if sniffed and _fields_agree(sample, sniffed, truncated):
@@ -278,7 +313,10 @@ def _sniff_delimiter(sample: str, truncated: bool) -> str:
 
 def _fields_agree(sample: str, delimiter: str, truncated: bool) -> bool:
     """Every sampled row splits into the same number (more than one) of fields."""
-    rows = [row for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row]
+    except csv.Error:  # e.g. a lone carriage return inside a field: not this delimiter's fault
+        return False
     if truncated and len(rows) > 1:
         rows = rows[:-1]
     widths = {len(row) for row in rows}
@@ -377,7 +415,7 @@ def _records_in(document: object) -> list[dict]:
 def _records_frame(records: list[dict], list_delimiter: str) -> pd.DataFrame:
     columns = list(dict.fromkeys(key for record in records for key in record))
     rows = [[_cell_text(record.get(key), list_delimiter) for key in columns] for record in records]
-    return pd.DataFrame(rows, columns=columns, dtype=str)
+    return pd.DataFrame(rows, columns=[_encodable(key) for key in columns], dtype=str)
 
 
 def _cell_text(value: object, list_delimiter: str) -> str | None:
@@ -389,8 +427,14 @@ def _cell_text(value: object, list_delimiter: str) -> str | None:
         pieces = (_cell_text(item, list_delimiter) for item in value)
         return list_delimiter.join(piece for piece in pieces if piece is not None)
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        return _encodable(json.dumps(value, ensure_ascii=False))
+    return _encodable(str(value))
+
+
+def _encodable(text: str) -> str:
+    """JSON may escape half a surrogate pair ("\\ud800"), which no UTF-8 text can hold: show it
+    as the replacement character rather than fail later in pandas or on the page."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _unique_names(columns: Sequence[object]) -> list[str]:
@@ -726,9 +770,9 @@ def _problem_kind(
         report.add(
             "error",
             "problem_type",
-            f"{_count(len(several), 'row')} {_has(len(several))} several labels separated by "
-            f"'{delimiter}' (for example '{_excerpt(several[0])}'), but the problem type is "
-            f"{requested}. Choose multi_label, or a different label delimiter.",
+            f"The label column has several labels separated by '{delimiter}' in "
+            f"{_count(len(several), 'row')} (for example '{_excerpt(several[0])}'), but the "
+            f"problem type is {requested}. Choose multi_label, or a different label delimiter.",
             count=len(several),
         )
     return "single_label" if requested == "auto" else requested
@@ -748,7 +792,7 @@ def _clean(
     role: str,
 ) -> list[Row]:
     """Drop rows that cannot teach anything (no text, no label) and say which ones."""
-    rows, textless, labelless = [], [], []
+    rows, textless, labelless, cut = [], [], [], []
     cells = zip(frame[columns[0]].tolist(), frame[columns[1]].tolist(), strict=True)
     for number, (text, cell) in enumerate(cells, start=1):
         text, labels = _stripped(text), _cell_labels(_stripped(cell), kind, delimiter)
@@ -757,9 +801,13 @@ def _clean(
         elif not labels:
             labelless.append(number)
         else:
+            if len(text) > MAX_TEXT_CHARS:
+                cut.append(number)
+                text = text[:MAX_TEXT_CHARS]
             rows.append((text, labels))
     _report_dropped(textless, "no text", "missing_text", role, report)
     _report_dropped(labelless, "no label", "missing_label", role, report)
+    _report_cut(cut, role, report)
     return rows
 
 
@@ -794,11 +842,32 @@ def _report_dropped(
     )
 
 
+def _report_cut(numbers: list[int], role: str, report: DataReport) -> None:
+    if not numbers:
+        return
+    shown = _listing([str(n) for n in numbers[:5]], len(numbers))
+    report.add(
+        "warning",
+        "text_cut",
+        _in_file(
+            role,
+            f"{_count(len(numbers), 'text')} {'is' if len(numbers) == 1 else 'are'} longer than "
+            f"{MAX_TEXT_CHARS:,} characters and {'was' if len(numbers) == 1 else 'were'} cut to "
+            f"that length (row{_s(numbers)} {shown}, counting data rows from 1).",
+        ),
+        count=len(numbers),
+    )
+
+
 def _sampled(rows: list[Row], max_rows: int | None, seed: int, report: DataReport) -> list[Row]:
-    """A seeded sample keeps the run repeatable; file order is kept so previews still make sense."""
-    if max_rows is None or len(rows) <= max_rows:
+    """A seeded sample keeps the run repeatable; file order is kept so previews still make sense.
+
+    MAX_ROWS applies even when `max_rows` is None or larger: the sample then has MAX_ROWS rows.
+    """
+    max_rows = MAX_ROWS if max_rows is None else min(max(max_rows, 1), MAX_ROWS)
+    if len(rows) <= max_rows:
         return rows
-    keep = np.sort(_sample_indices(rows, max(max_rows, 1), seed))
+    keep = np.sort(_sample_indices(rows, max_rows, seed))
     report.add(
         "warning",
         "too_many_rows",
@@ -1082,7 +1151,9 @@ def _validation_size(rows: int, fraction: float) -> int:
             "choose one between 0 and 1."
         )
     if rows < 2:
-        raise DataError(f"{_count(rows, 'row')} cannot be split into training and validation.")
+        raise DataError(
+            f"A table of {_count(rows, 'row')} cannot be split into training and validation."
+        )
     return min(max(1, math.ceil(rows * fraction)), rows - 1)
 
 
@@ -1170,6 +1241,8 @@ def _quoted(items: Sequence[str], limit: int = 5) -> str:
 
 def _listing(shown: list[str], total: int) -> str:
     """'a', 'b' and 'c' -- or 'a', 'b' and 4 more when only some are shown."""
+    if not shown:
+        return "none"
     if total > len(shown):
         return f"{', '.join(shown)} and {total - len(shown)} more"
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from bertviz_lib import data as data_module
 from bertviz_lib.data import (
     DataError,
     Finding,
@@ -570,3 +573,112 @@ def test_json_lists_follow_the_chosen_label_delimiter():
     raw = "\n".join(json.dumps(line) for line in lines).encode()
     prepared = prepare(raw, name="rows.jsonl", label_delimiter="|")
     assert prepared.train.label_names == ["a", "a;b", "b"]
+
+
+# Bugs found by the fuzz tests (tests/test_data_fuzz.py) ------------------------------------------
+
+
+def test_lone_carriage_return_in_a_field_does_not_break_sniffing():
+    # csv.reader raised "new-line character seen in unquoted field" out of the delimiter sniffer.
+    with pytest.raises(DataError, match="column names but no rows"):
+        read_table(b"text,text\n\r,\n")
+    frame, _ = read_table(b"text,label\na\rb,x\nc,y\n")
+    assert frame["label"].tolist() == ["", "x", "y"]
+    with pytest.raises(DataError, match="Line 2 has 2 fields"):
+        read_table(b"a\rb,x\nc\rd,y\n")
+
+
+@pytest.mark.parametrize("raw", [b"{}", b"[{}, {}]", b"{}\n{}\n"])
+def test_json_objects_without_keys_are_empty(raw):
+    # A frame with rows but no columns used to crash the column listing with an IndexError.
+    with pytest.raises(DataError, match="no columns"):
+        read_table(raw)
+    finding = _only(prepare(raw), "empty_file")
+    assert finding.message.startswith("The file holds no columns")
+
+
+def test_json_lone_surrogate_escapes_become_replacement_characters():
+    # json.loads accepts "\ud800"; pandas (pyarrow strings) then raised UnicodeEncodeError.
+    rows = [{"text": f"t{i} \\ud800", "label": "ab"[i % 2], "\\udc00": 1} for i in range(8)]
+    raw = "\n".join(json.dumps(r).replace("\\\\", "\\") for r in rows).encode()
+    frame, _ = read_table(raw)
+    assert frame["text"][0] == "t0 \ufffd" and "\ufffd" in frame.columns
+    assert prepare(raw).report.ok
+
+
+def test_error_sentences_start_with_a_capital():
+    # The problem_type error began with its count ("1 row has several labels ...").
+    prepared = prepare(_balanced(per_class=3, labels=("a;b", "c")), problem_type="single_label")
+    assert _only(prepared, "problem_type").message.startswith("The label column has several")
+    with pytest.raises(DataError, match="^A table of 1 row cannot be split"):
+        split(LabelledData(["t"], [("a",)], ["a"], "single_label"))
+
+
+def test_a_second_utf8_bom_is_stripped_too():
+    # The JSON parser's "Unexpected UTF-8 BOM (decode using utf-8-sig)" reached the user.
+    frame, _ = read_table(b'\xef\xbb\xbf\xef\xbb\xbf{"text": "a", "label": "x"}\n')
+    assert list(frame.columns) == ["text", "label"]
+    frame, _ = read_table(b"\xef\xbb\xbf\xef\xbb\xbftext,label\na,x\n")
+    assert list(frame.columns) == ["text", "label"]
+
+
+def test_nul_bytes_are_refused_with_a_hint_about_utf16():
+    with pytest.raises(DataError, match="UTF-16 text without a byte-order mark"):
+        read_table("text,label\nhi,x\n".encode("utf-16-le"))
+
+
+def test_max_rows_of_zero_keeps_one_row_and_says_so():
+    prepared = prepare(_balanced(), max_rows=0)
+    assert "a random sample of 1 " in _only(prepared, "too_many_rows").message
+    assert _only(prepared, "too_many_rows").count == 19
+
+
+# Hard limits -------------------------------------------------------------------------------------
+
+
+def test_upload_over_the_byte_limit_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(data_module, "MAX_UPLOAD_BYTES", 1024 * 1024)
+    raw = _balanced() + b"x" * (1024 * 1024)
+    with pytest.raises(DataError, match=r"The file is 1 MB, more than the limit of 1 MB"):
+        read_table(raw + b"y" * 100)
+    path = tmp_path / "big.csv"
+    path.write_bytes(raw * 2)
+    with pytest.raises(DataError, match=r"The file is 2 MB, more than the limit of 1 MB"):
+        read_table(path)
+    assert "more than the limit" in _only(prepare(path), "unreadable").message
+
+
+def test_default_byte_limit_matches_the_app_upload_limit():
+    config = Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml"
+    megabytes = tomllib.loads(config.read_text(encoding="utf-8"))["server"]["maxUploadSize"]
+    assert megabytes * 1024 * 1024 == data_module.MAX_UPLOAD_BYTES
+
+
+def test_row_limit_applies_without_max_rows(monkeypatch):
+    monkeypatch.setattr(data_module, "MAX_ROWS", 12)
+    for max_rows in (None, 100):
+        prepared = prepare(_balanced(per_class=20), max_rows=max_rows)
+        finding = _only(prepared, "too_many_rows")
+        assert (finding.severity, finding.count) == ("warning", 28)
+        assert "limit of 12" in finding.message
+        assert len(prepared.train) + len(prepared.validation) == 12
+        assert Counter(prepared.train.labels + prepared.validation.labels) == {
+            ("neg",): 6,
+            ("pos",): 6,
+        }
+    assert (
+        "limit of 5" in _only(prepare(_balanced(per_class=20), max_rows=5), "too_many_rows").message
+    )
+
+
+def test_texts_over_the_character_limit_are_cut_and_counted():
+    huge = "word " * 250_000  # a 1.25 MB cell
+    rows = [(f"review {i}", "ab"[i % 2]) for i in range(10)]
+    rows[3] = (huge.strip(), "b")
+    rows[6] = ('"' + huge.strip() + '"', "a")
+    prepared = prepare(_csv(rows), token_counter=_words_plus_two)
+    finding = _only(prepared, "text_cut")
+    assert (finding.severity, finding.count) == ("warning", 2)
+    assert "10,000 characters" in finding.message and "rows 4 and 7" in finding.message
+    texts = prepared.train.texts + prepared.validation.texts
+    assert max(map(len, texts)) == data_module.MAX_TEXT_CHARS

@@ -116,17 +116,76 @@ def choose_target(
 
 
 def baseline_embeddings(model, tokenizer, encoded: EncodedText, baseline: str) -> torch.Tensor:
-    """[CLS] + filler + [SEP] in the embedding space; "zero" is the all-zero embedding."""
+    """[CLS] + filler + [SEP] in the embedding space: the filler is [PAD], [MASK] or the zero
+    vector; the special tokens stay, so only the words are taken away."""
     embed = model.get_input_embeddings()
-    if baseline == "zero":
-        return torch.zeros_like(embed(encoded.ids))
-    filler = {"pad": tokenizer.pad_token_id, "mask": tokenizer.mask_token_id}[baseline]
-    ids = torch.where(
-        torch.tensor(encoded.special, device=encoded.ids.device),
-        encoded.ids[0],
-        torch.full_like(encoded.ids[0], filler),
+    special = torch.tensor(encoded.special, device=encoded.ids.device)
+    with torch.no_grad():
+        text = embed(encoded.ids)
+        if baseline == "zero":
+            return torch.where(special.view(1, -1, 1), text, torch.zeros_like(text))
+        filler = {"pad": tokenizer.pad_token_id, "mask": tokenizer.mask_token_id}[baseline]
+        ids = torch.where(special, encoded.ids[0], torch.full_like(encoded.ids[0], filler))
+        return embed(ids.unsqueeze(0))
+
+
+@dataclass
+class Endpoints:
+    """The two ends of the path from baseline to text, with the target's probability at each:
+    what Integrated Gradients, its per-layer form and the sampling methods start from."""
+
+    started: float
+    encoded: EncodedText
+    target: int
+    probability: float
+    baseline_probability: float
+    forward: Callable  # f(embeddings, mask) -> the target's probability per row
+    inputs: torch.Tensor  # the text's word embeddings
+    start: torch.Tensor  # the baseline's
+
+    @property
+    def change(self) -> float:
+        return self.probability - self.baseline_probability
+
+    def at(self, points: torch.Tensor) -> torch.Tensor:
+        """f at a batch of points in the embedding space (the text's mask for each)."""
+        return self.forward(points, self.encoded.mask.expand(len(points), -1))
+
+
+def endpoints(
+    model,
+    tokenizer,
+    text: str,
+    *,
+    problem_type: str,
+    label_names: list[str],
+    target: int | str | None,
+    max_length: int,
+    baseline: str,
+) -> Endpoints:
+    """Encode, embed the text and its baseline, and read both probabilities in one forward pass."""
+    if baseline not in BASELINES:
+        raise ValueError(f"Unknown baseline '{baseline}'; choose one of {BASELINES}.")
+    started = time.perf_counter()
+    model.eval()
+    encoded = encode(tokenizer, text, max_length, device_of(model))
+    with torch.no_grad():
+        inputs = model.get_input_embeddings()(encoded.ids)
+        start = baseline_embeddings(model, tokenizer, encoded, baseline)
+        both = torch.cat([inputs, start])
+        logits = model(inputs_embeds=both, attention_mask=encoded.mask.expand(2, -1)).logits
+        probabilities = heads.probabilities(problem_type, logits)
+    index = choose_target(probabilities[0], label_names, target)
+    return Endpoints(
+        started=started,
+        encoded=encoded,
+        target=index,
+        probability=float(probabilities[0, index]),
+        baseline_probability=float(probabilities[1, index]),
+        forward=probability_of(model, problem_type, index),
+        inputs=inputs,
+        start=start,
     )
-    return embed(ids.unsqueeze(0)).detach()
 
 
 def begin(

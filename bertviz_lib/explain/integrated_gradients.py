@@ -14,17 +14,7 @@ import time
 
 import torch
 
-from .. import heads
-from .explanation import (
-    BASELINES,
-    Explanation,
-    baseline_embeddings,
-    build_explanation,
-    choose_target,
-    device_of,
-    encode,
-    probability_of,
-)
+from .explanation import Endpoints, Explanation, build_explanation, endpoints
 from .path_integral import integrate, straight_path
 
 
@@ -50,55 +40,44 @@ def explain_integrated_gradients(
     hide each other) or `max_steps` gradient evaluations are spent. `tries` keeps (evaluations so
     far, delta) per round. Completeness: the attributions sum to f(input) - f(baseline) + delta.
     """
-    if baseline not in BASELINES:
-        raise ValueError(f"Unknown baseline '{baseline}'; choose one of {BASELINES}.")
-    started = time.perf_counter()
-    model.eval()
-    encoded = encode(tokenizer, text, max_length, device_of(model))
-    with torch.no_grad():
-        inputs = model.get_input_embeddings()(encoded.ids)
-        start = baseline_embeddings(model, tokenizer, encoded, baseline)
-        both = torch.cat([inputs, start])  # f(input) and f(baseline) in one forward pass
-        logits = model(inputs_embeds=both, attention_mask=encoded.mask.expand(2, -1)).logits
-        endpoints = heads.probabilities(problem_type, logits)
-    index = choose_target(endpoints[0], label_names, target)
-    probability, baseline_probability = (float(p) for p in endpoints[:, index])
-    forward = probability_of(model, problem_type, index)
+    ends = endpoints(model, tokenizer, text, problem_type=problem_type, label_names=label_names,
+                     target=target, max_length=max_length, baseline=baseline)  # fmt: skip
     if n_steps:
-        attributions = _captum(forward, inputs, start, encoded.mask, n_steps, internal_batch_size)
-        delta = float(attributions.sum()) - (probability - baseline_probability)
+        attributions = _captum(ends, n_steps, internal_batch_size)
+        delta = float(attributions.sum()) - ends.change
         tries, steps, error = [(n_steps, delta)], n_steps, abs(delta)
     else:
-        path = straight_path(forward, inputs, start, encoded.mask, internal_batch_size)
+        path = straight_path(ends.at, ends.start, ends.inputs, internal_batch_size)
         attributions, tries, steps, error = integrate(
-            path, baseline_probability, probability, tolerance=tolerance, max_steps=max_steps
-        )
+            path, ends.baseline_probability, ends.probability, tolerance=tolerance,
+            max_steps=max_steps,
+        )  # fmt: skip
         delta = tries[-1][1]
     return build_explanation(
         "integrated_gradients",
-        encoded,
+        ends.encoded,
         attributions,
         label_names,
-        target=index,
-        target_probability=probability,
+        target=ends.target,
+        target_probability=ends.probability,
         baseline=baseline,
-        baseline_probability=baseline_probability,
+        baseline_probability=ends.baseline_probability,
         n_steps=steps,
         delta=delta,
         converged=error < tolerance,
         tries=tries,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - ends.started,
     )
 
 
-def _captum(forward, inputs, start, mask, n_steps: int, batch: int) -> torch.Tensor:
+def _captum(ends: Endpoints, n_steps: int, batch: int) -> torch.Tensor:
     from captum.attr import IntegratedGradients
 
     with torch.enable_grad():
-        attributions = IntegratedGradients(forward).attribute(
-            inputs,
-            baselines=start,
-            additional_forward_args=(mask,),
+        attributions = IntegratedGradients(ends.forward).attribute(
+            ends.inputs,
+            baselines=ends.start,
+            additional_forward_args=(ends.encoded.mask,),
             n_steps=n_steps,
             internal_batch_size=batch,
         )

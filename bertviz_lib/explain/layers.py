@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .explanation import baseline_embeddings, begin, probability_of
-from .path_integral import Path, integrate
+from .explanation import Endpoints, endpoints
+from .path_integral import Path, integrate, straight_path
 
 
 @dataclass
@@ -56,21 +56,15 @@ def layer_attributions(
     internal_batch_size: int = 64,
     max_length: int = 128,
 ) -> LayerAttributions:
-    started, encoded, index, probability = begin(
-        model, tokenizer, text, problem_type, label_names, target, max_length
-    )
-    forward = probability_of(model, problem_type, index)
-    with torch.no_grad():
-        inputs = model.get_input_embeddings()(encoded.ids)
-        start = baseline_embeddings(model, tokenizer, encoded, baseline)
-        baseline_probability = float(forward(start, encoded.mask)[0])
+    ends = endpoints(model, tokenizer, text, problem_type=problem_type, label_names=label_names,
+                     target=target, max_length=max_length, baseline=baseline)  # fmt: skip
     values, deltas, steps, errors = [], [], [], []
     for layer in encoder_layers(model):
-        path = _layer_path(forward, layer, inputs, start, encoded.mask, internal_batch_size)
+        path = _layer_path(ends, layer, internal_batch_size)
         per_token, tries, spent, error = integrate(
             path,
-            baseline_probability,
-            probability,
+            ends.baseline_probability,
+            ends.probability,
             n_steps=n_steps,
             tolerance=tolerance,
             max_steps=max_steps,
@@ -80,14 +74,14 @@ def layer_attributions(
         steps.append(spent)
         errors.append(error)
     return LayerAttributions(
-        tokens=list(encoded.tokens),
+        tokens=list(ends.encoded.tokens),
         values=np.stack(values).tolist(),
         deltas=deltas,
         steps=steps,
         converged=max(errors) < tolerance,
-        target=index,
-        label=label_names[index],
-        seconds=time.perf_counter() - started,
+        target=ends.target,
+        label=label_names[ends.target],
+        seconds=time.perf_counter() - ends.started,
     )
 
 
@@ -104,30 +98,19 @@ def _first(output) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
-def _layer_path(forward, layer, inputs, start, mask, batch: int) -> Path:
-    """The straight path between the layer's outputs on the baseline and on the text."""
+def _layer_path(ends: Endpoints, layer: torch.nn.Module, batch: int) -> Path:
+    """The straight path between the layer's outputs on the baseline and on the text, each point
+    patched in as the layer's output while the layers above run as usual."""
     seen = {}
     with torch.no_grad(), _hooked(layer, lambda m, a, out: seen.update(out=_first(out))):
-        forward(torch.cat([inputs, start]), mask.expand(2, -1))
+        ends.at(torch.cat([ends.inputs, ends.start]))
     text_out, baseline_out = seen["out"][:1], seen["out"][1:]
-    difference = text_out - baseline_out
 
-    def path(alphas: list[float]) -> tuple[torch.Tensor, np.ndarray]:
-        gradients, values = [], []
-        for first in range(0, len(alphas), batch):
-            alpha = torch.tensor(
-                alphas[first : first + batch], dtype=inputs.dtype, device=inputs.device
-            )
-            points = (baseline_out + alpha.view(-1, 1, 1) * difference).requires_grad_()
+    def run(points: torch.Tensor) -> torch.Tensor:
+        def replace(module, args, output):
+            return (points, *output[1:]) if isinstance(output, tuple) else points
 
-            def replace(module, args, output, points=points):
-                return (points, *output[1:]) if isinstance(output, tuple) else points
+        with _hooked(layer, replace):
+            return ends.at(ends.inputs.expand(len(points), -1, -1))
 
-            with torch.enable_grad(), _hooked(layer, replace):
-                out = forward(inputs.expand(len(alpha), -1, -1), mask.expand(len(alpha), -1))
-                (gradient,) = torch.autograd.grad(out.sum(), points)
-            gradients.append((gradient * difference).sum(dim=-1).detach().float().cpu())
-            values.append(out.detach().float().cpu())
-        return torch.cat(gradients), torch.cat(values).numpy()
-
-    return path
+    return straight_path(run, baseline_out, text_out, batch)

@@ -125,19 +125,21 @@ def _evaluate(path: Path, stretches: list[Stretch]) -> None:
         stretch.f_alphas = f_nodes[mine]
 
 
-def straight_path(forward, inputs: torch.Tensor, start: torch.Tensor, mask, batch: int) -> Path:
-    """Points start + alpha (inputs - start) fed to `forward(points, mask)`, in batches."""
-    difference = inputs - start
+def straight_path(run: Callable, start: torch.Tensor, end: torch.Tensor, batch: int) -> Path:
+    """Points start + alpha (end - start), in batches; `run(points)` gives f at each point.
+
+    The points may be word embeddings fed to the model, or one layer's output patched into it:
+    the gradient, the batching and the weighting are the same.
+    """
+    difference = end - start
 
     def path(alphas: list[float]) -> tuple[torch.Tensor, np.ndarray]:
         gradients, values = [], []
         for first in range(0, len(alphas), batch):
-            alpha = torch.tensor(
-                alphas[first : first + batch], dtype=inputs.dtype, device=inputs.device
-            )
+            alpha = torch.tensor(alphas[first : first + batch], dtype=end.dtype, device=end.device)
             points = (start + alpha.view(-1, 1, 1) * difference).requires_grad_()
             with torch.enable_grad():
-                out = forward(points, mask.expand(len(alpha), -1))
+                out = run(points)
                 (gradient,) = torch.autograd.grad(out.sum(), points)
             gradients.append((gradient * difference).sum(dim=-1).detach().float().cpu())
             values.append(out.detach().float().cpu())

@@ -11,7 +11,7 @@ import time
 import torch
 
 from .. import heads
-from .explanation import Explanation, baseline_embeddings, begin, build_explanation, probability_of
+from .explanation import Explanation, begin, build_explanation, endpoints
 
 
 def occlusion(
@@ -92,45 +92,38 @@ def _sampled(
     from captum._utils.models.linear_model import SkLearnLinearRegression
     from captum.attr import KernelShap, Lime
 
-    started, encoded, index, probability = begin(
-        model, tokenizer, text, problem_type, label_names, target, max_length
-    )
-    forward = probability_of(model, problem_type, index)
-    special = torch.tensor(encoded.special, device=encoded.ids.device).view(1, -1, 1)
-    with torch.no_grad():
-        inputs = model.get_input_embeddings()(encoded.ids)
-        start = torch.where(
-            special, inputs, baseline_embeddings(model, tokenizer, encoded, baseline)
-        )
-        baseline_probability = float(forward(start, encoded.mask)[0])
+    ends = endpoints(model, tokenizer, text, problem_type=problem_type, label_names=label_names,
+                     target=target, max_length=max_length, baseline=baseline)  # fmt: skip
+    encoded, inputs = ends.encoded, ends.inputs
     features = torch.arange(len(encoded.tokens), device=inputs.device).view(1, -1, 1)
     samples = n_samples or max(200, 4 * len(encoded.tokens))
     if method == "kernel_shap":
-        explainer = KernelShap(forward)
+        explainer = KernelShap(ends.forward)
     else:
-        explainer = Lime(forward, interpretable_model=SkLearnLinearRegression())
+        explainer = Lime(ends.forward, interpretable_model=SkLearnLinearRegression())
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         attributions = explainer.attribute(
             inputs,
-            baselines=start,
+            baselines=ends.start,
             additional_forward_args=(encoded.mask,),
             feature_mask=features,
             n_samples=samples,
             perturbations_per_eval=batch_size,
         )
-    values = attributions[0, :, 0].detach().float().cpu().masked_fill(special.view(-1).cpu(), 0.0)
-    gap = float(values.sum()) - (probability - baseline_probability)
+    special = torch.tensor(encoded.special)  # never taken away: their coefficient means nothing
+    values = attributions[0, :, 0].detach().float().cpu().masked_fill(special, 0.0)
+    gap = float(values.sum()) - ends.change
     return build_explanation(
         method,
         encoded,
         values,
         label_names,
-        target=index,
-        target_probability=probability,
+        target=ends.target,
+        target_probability=ends.probability,
         baseline=baseline,
-        baseline_probability=baseline_probability,
+        baseline_probability=ends.baseline_probability,
         n_samples=samples,
         delta=gap if method == "kernel_shap" else None,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - ends.started,
     )

@@ -188,7 +188,7 @@ METHOD_NAMES = {
 def command_explain(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .explain import explain, faithfulness
+    from .explain import explain, faithfulness, filler_for
 
     options = {}
     if args.method == "ig":
@@ -211,7 +211,7 @@ def command_explain(args: argparse.Namespace) -> int:
         [result],
         problem_type=predictor.problem_type,
         max_length=predictor.max_length,
-        filler="mask" if args.baseline == "mask" else "pad",
+        filler=filler_for(args.baseline),
     )
     aopc = _aopc(check, result.method)
     if args.json:

@@ -14,8 +14,7 @@ from bertviz_lib.explain import (
     TITLES,
     class_tokens,
     examples_per_class,
-    faithfulness,
-    layer_attributions,
+    filler_for,
 )
 from pages import studio
 
@@ -164,16 +163,11 @@ def attributions_tab(results: dict, chosen: dict, text: str, run, probability: f
     )
 
 
-def faithfulness_tab(model, text: str, results: dict, chosen: dict) -> None:
-    filler = "mask" if chosen["baseline"] == "mask" else "pad"
-    check = faithfulness(
-        model.model,
-        model.tokenizer,
-        text,
-        list(results.values()),
-        problem_type=model.problem_type,
-        max_length=model.max_length,
-        filler=filler,
+def faithfulness_tab(run, text: str, chosen: dict) -> None:
+    filler = filler_for(chosen["baseline"])
+    requests = tuple((m, options_for(m, chosen)) for m in chosen["methods"])
+    check = studio.faithfulness_check(
+        str(run.path), run.status.get("finished"), text, requests, filler
     )
     st.caption(
         f"Tokens are replaced by [{filler.upper()}] in the order each method ranks them "
@@ -192,17 +186,13 @@ def faithfulness_tab(model, text: str, results: dict, chosen: dict) -> None:
         for c in check.curves
     ]
     st.dataframe(rows, hide_index=True)
-    best = max(
-        (c for c in check.curves if c.name != "random"),
-        key=lambda c: c.comprehensiveness - c.sufficiency,
-    )
     st.markdown(
-        f"On this text, **{TITLES[best.name]}** ranks the tokens most faithfully "
+        f"On this text, **{TITLES[check.most_faithful()]}** ranks the tokens most faithfully "
         "(largest comprehensiveness minus sufficiency)."
     )
 
 
-def layers_tab(model, text: str, chosen: dict) -> None:
+def layers_tab(run, text: str, chosen: dict) -> None:
     st.caption(
         "Integrated Gradients at the output of each encoder layer: where the evidence "
         "for the class sits as the text moves up the network. Each row sums to "
@@ -211,18 +201,9 @@ def layers_tab(model, text: str, chosen: dict) -> None:
     )
     if not st.toggle("Compute layer by layer (one IG per layer)", key="explain.layers"):
         return
-    with st.spinner("Integrated Gradients at every layer…"):
-        layers = layer_attributions(
-            model.model,
-            model.tokenizer,
-            text,
-            problem_type=model.problem_type,
-            label_names=model.label_names,
-            target=chosen["target"],
-            baseline=chosen["baseline"],
-            tolerance=chosen["tolerance"],
-            max_length=model.max_length,
-        )
+    options = (("baseline", chosen["baseline"]), ("target", chosen["target"]),
+               ("tolerance", chosen["tolerance"]))  # fmt: skip
+    layers = studio.layers_of(str(run.path), run.status.get("finished"), text, options)
     st.plotly_chart(charts.layer_heatmap(layers.tokens, layers.values), config=chosen["config"])
     deltas = ", ".join(f"{d:+.4f}" for d in layers.deltas)
     kind = st.success if layers.converged else st.warning
@@ -355,9 +336,9 @@ tabs = st.tabs(["Attributions", "Faithfulness", "Layers", "Attention", "Across t
 with tabs[0]:
     attributions_tab(results, chosen, text, run, probabilities[chosen["target"]])
 with tabs[1]:
-    faithfulness_tab(model, text, results, chosen)
+    faithfulness_tab(run, text, chosen)
 with tabs[2]:
-    layers_tab(model, text, chosen)
+    layers_tab(run, text, chosen)
 with tabs[3]:
     attention_tab(model, text, results, chosen)
 with tabs[4]:

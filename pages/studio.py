@@ -101,6 +101,28 @@ def explanation(run_path: str, finished_at, text: str, method: str, options: tup
     return explain(predictor(run_path, finished_at), text, method, **dict(options))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def faithfulness_check(run_path: str, finished_at, text: str, requests: tuple, filler: str):
+    """Deletion and insertion curves of the explanations asked for as (method, options)."""
+    from bertviz_lib.explain import faithfulness
+
+    model = predictor(run_path, finished_at)
+    explained = [explanation(run_path, finished_at, text, m, o) for m, o in requests]
+    return faithfulness(model.model, model.tokenizer, text, explained,
+                        problem_type=model.problem_type, max_length=model.max_length,
+                        filler=filler)  # fmt: skip
+
+
+@st.cache_data(show_spinner="Integrated Gradients at every layer…", max_entries=32)
+def layers_of(run_path: str, finished_at, text: str, options: tuple):
+    from bertviz_lib.explain import layer_attributions
+
+    model = predictor(run_path, finished_at)
+    return layer_attributions(model.model, model.tokenizer, text, problem_type=model.problem_type,
+                              label_names=model.label_names, max_length=model.max_length,
+                              **dict(options))  # fmt: skip
+
+
 @st.cache_data(show_spinner="Measuring this machine's training speed…", max_entries=16)
 def measured_rate(model_name: str, batch_size: int, tokens: int) -> float:
     return estimate.measure_rate(model_name, batch_size, tokens)

@@ -94,6 +94,8 @@ def test_a_ranking_that_follows_the_model_beats_its_reverse_and_random(predictor
     assert by_name["integrated_gradients"].sufficiency < by_name["reversed"].sufficiency
     assert result.verdict("integrated_gradients") == "beats random on both"
     assert result.verdict("reversed") == "no better than random"
+    assert result.most_faithful() == "integrated_gradients"
+    assert [explain.filler_for(b) for b in explain.BASELINES] == ["pad", "mask", "pad"]
 
 
 def test_faithfulness_refuses_explanations_of_another_text_or_target(predictor):  # noqa: F811

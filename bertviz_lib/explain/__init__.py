@@ -6,7 +6,7 @@ KernelSHAP), attributions per encoder layer, faithfulness curves, and tokens per
 """
 
 from .across_data import ClassTokens, class_tokens, examples_per_class
-from .deletion_insertion import Faithfulness, faithfulness
+from .deletion_insertion import Faithfulness, faithfulness, filler_for
 from .explanation import BASELINES, Explanation, words_of
 from .gradients import gradient_x_input
 from .integrated_gradients import explain_integrated_gradients
@@ -56,6 +56,7 @@ __all__ = [
     "examples_per_class",
     "explain_integrated_gradients",
     "faithfulness",
+    "filler_for",
     "gradient_x_input",
     "kernel_shap",
     "layer_attributions",

@@ -23,6 +23,12 @@ FILLERS = ("pad", "mask")
 RANDOM = "random"
 
 
+def filler_for(baseline: str) -> str:
+    """The token that stands for 'taken away': the baseline's, or [PAD] for zero embeddings
+    (a token is needed here, and [PAD] is the closest to nothing)."""
+    return "mask" if baseline == "mask" else "pad"
+
+
 @dataclass
 class Curves:
     name: str  # a method, or "random" (the mean over several random orders)
@@ -43,6 +49,11 @@ class Faithfulness:
     @property
     def random(self) -> Curves:
         return next(curve for curve in self.curves if curve.name == RANDOM)
+
+    def most_faithful(self) -> str:
+        """The method with the largest comprehensiveness minus sufficiency on this text."""
+        methods = [c for c in self.curves if c.name != RANDOM]
+        return max(methods, key=lambda c: c.comprehensiveness - c.sufficiency).name
 
     def verdict(self, name: str) -> str:
         """In words: does this method's ranking beat a random one on this text?"""

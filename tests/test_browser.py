@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,37 +47,51 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def require_browser(what: str) -> None:
+    """Skip without Chromium or Playwright, except in CI, where that is a failure."""
     reason = browser_missing()
     if reason:
         if os.environ.get("CI"):
-            pytest.fail(f"The browser test cannot run in CI: {reason}.")
+            pytest.fail(f"{what} cannot run in CI: {reason}.")
         pytest.skip(reason)
+
+
+@contextmanager
+def streamlit_server(models: Path, log_path: Path, *options: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with its run store in `models`; yields its URL."""
     port = free_port()
-    models = tmp_path_factory.mktemp("browser-models")
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")  # noqa: SIM115
     env = {**os.environ, "BERTVIZ_MODELS_DIR": str(models), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false", *options],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            process.kill()
+            pytest.fail("streamlit did not start within 60 s")
         try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_browser("The browser test")
+    models = tmp_path_factory.mktemp("browser-models")
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with streamlit_server(models, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +139,25 @@ def choose(page, label: str, option: str) -> None:
     wait_until_idle(page)
 
 
+def use_tiny_model(page, tiny_model_dir: str, epochs: int) -> None:
+    """On Train: the tiny test model from its folder, with settings it learns quickly under."""
+    choose(page, "Model", "A local folder…")
+    page.get_by_label("Model folder").fill(tiny_model_dir)
+    page.get_by_label("Model folder").press("Enter")
+    wait_until_idle(page)
+    page.get_by_text("Settings", exact=True).click()
+    for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", str(epochs))):
+        page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label(label, exact=True).press("Enter")
+        wait_until_idle(page)
+
+
+def start_and_finish_training(page) -> None:
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("completed", exact=False).first.wait_for(timeout=600_000)
+    wait_until_idle(page)
+
+
 def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     shoot(page, "1-home")
 
@@ -138,18 +173,8 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     if REAL_MODEL:  # BERTVIZ_BROWSER_REAL_MODEL=1: the bundled model, for realistic screenshots
         page.get_by_text("Estimated time").wait_for(timeout=120_000)
     else:
-        choose(page, "Model", "A local folder…")
-        page.get_by_label("Model folder").fill(tiny_model_dir)
-        page.get_by_label("Model folder").press("Enter")
-        wait_until_idle(page)
-        page.get_by_text("Settings", exact=True).click()
-        for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", "6")):
-            page.get_by_label(label, exact=True).fill(value)
-            page.get_by_label(label, exact=True).press("Enter")
-            wait_until_idle(page)
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("completed", exact=False).first.wait_for(timeout=600_000)
-    wait_until_idle(page)
+        use_tiny_model(page, tiny_model_dir, epochs=6)
+    start_and_finish_training(page)
     shoot(page, "3-train")
 
     go_to(page, "Metrics")

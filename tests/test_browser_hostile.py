@@ -12,11 +12,12 @@ import csv
 import numpy as np
 
 from tests.test_browser import (  # noqa: F401 - server and page are fixtures
-    choose,
     go_to,
     page,
     server,
     shoot,
+    start_and_finish_training,
+    use_tiny_model,
     wait_until_idle,
 )
 from tests.test_train import BAD, GOOD, MEDIA, TRAVEL
@@ -92,18 +93,8 @@ def test_hostile_texts_and_labels_stay_text_on_every_page(
     shoot(page, "hostile-1-data")
 
     go_to(page, "Train")
-    choose(page, "Model", "A local folder…")
-    page.get_by_label("Model folder").fill(tiny_model_dir)
-    page.get_by_label("Model folder").press("Enter")
-    wait_until_idle(page)
-    page.get_by_text("Settings", exact=True).click()
-    for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", "10")):
-        page.get_by_label(label, exact=True).fill(value)
-        page.get_by_label(label, exact=True).press("Enter")
-        wait_until_idle(page)
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("completed", exact=False).first.wait_for(timeout=600_000)
-    wait_until_idle(page)
+    use_tiny_model(page, tiny_model_dir, epochs=10)
+    start_and_finish_training(page)
     assert_inert(page)
     assert "hostile.csv: 76 training and 20 validation rows, 2 labels" in body_text(page)
     shoot(page, "hostile-2-train")

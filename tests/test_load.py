@@ -13,10 +13,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +21,7 @@ import pytest
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig
 from bertviz_lib.training_run import run_training
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, browser_missing, free_port
+from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, require_browser, streamlit_server
 from tests.test_train import prepared, tiny_config
 
 SESSIONS = int(os.environ.get("BERTVIZ_LOAD_SESSIONS", "20"))
@@ -40,38 +37,13 @@ TEXTS = ["the film was superb", "the hotel was awful", "the book was lovely", "t
 
 @pytest.fixture(scope="module")
 def loaded_server(tmp_path_factory, tiny_model_dir):
-    reason = browser_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"The load test cannot run in CI: {reason}.")
-        pytest.skip(reason)
+    require_browser("The load test")
     models = tmp_path_factory.mktemp("load-models")
     run_training(prepared(), DataConfig(), tiny_config(tiny_model_dir), runs.create_run(models))
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("load-server") / "streamlit.log"
-    log = open(log_path, "w")  # noqa: SIM115
-    env = {**os.environ, "BERTVIZ_MODELS_DIR": str(models), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", WATCHER, "--server.runOnSave", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    log = tmp_path_factory.mktemp("load-server") / "streamlit.log"
+    options = ("--server.fileWatcherType", WATCHER, "--server.runOnSave", "false")
+    with streamlit_server(models, log, *options) as url:
+        yield url
 
 
 async def one_session(browser, url: str, index: int, progress: dict) -> dict:

@@ -3,8 +3,8 @@ project's loop, on the same texts, batch size, learning rate and device, in one 
 
 The Trainer variants are run_glue's default (every text padded to 128) and `group_by_length`
 (dynamic padding, batches of similar lengths). Each variant trains for the same number of samples
-from the same pretrained weights; time includes everything from the first batch to the last step
-(data loading, warm-up, compilation if any), and the time to the first step is reported apart.
+from the same pretrained weights; time runs from tokenizing and loading the model to the last
+step (warm-up and compilation, if any, included), and the time to the first step is reported apart.
 """
 
 from __future__ import annotations

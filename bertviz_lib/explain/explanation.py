@@ -6,8 +6,9 @@ sigmoid for multi_label), not a logit: a probability is what the user sees on th
 its differences have a scale (0 to 1) against which a tolerance on the convergence delta means
 something.
 
-Every method works on the word embeddings (handed to the model as `inputs_embeds`), so a baseline
-can be any embedding, and [CLS] and [SEP] stay in place while the words are taken away.
+The gradient and sampling methods work on the word embeddings (handed to the model as
+`inputs_embeds`), so a baseline can be any embedding; occlusion replaces token ids. Every method
+keeps [CLS] and [SEP] in place and takes only the words away.
 """
 
 from __future__ import annotations

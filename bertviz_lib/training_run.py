@@ -143,4 +143,10 @@ def finish(writer: RunWriter, result: TrainResult) -> None:
             kept_checkpoint=kept,
         )
     else:
-        writer.set_status("completed", message=f"Stopped: {result.stopped}.")
+        early = "" if result.stopped == "finished" else "Stopped early: no more improvement. "
+        score = "" if result.best.score is None else f", score {result.best.score:.3f}"
+        writer.set_status(
+            "completed",
+            message=f"{early}Trained {result.steps} steps in {result.seconds:.0f} s; the model "
+            f"kept is the best evaluation (epoch {result.best.epoch:g}{score}).",
+        )

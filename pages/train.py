@@ -5,6 +5,7 @@ import contextlib
 import streamlit as st
 
 from bertviz_lib import charts, launcher, runs
+from bertviz_lib.backbones import BackboneError
 from bertviz_lib.config import TrainConfig
 from bertviz_lib.devices import describe, resolve_device
 from bertviz_lib.estimate import training_seconds
@@ -13,6 +14,10 @@ from pages import studio
 HUB_MODELS = ["bert-base-uncased", "distilbert-base-uncased", "prajjwal1/bert-tiny"]
 LOCAL = "A local folder…"
 NOT_TRAINED_HERE = ("model", "problem_type", "max_length", "device")
+ENDED_SILENTLY = (
+    "The training process stopped without a word (killed, or the machine restarted): its "
+    "heartbeat went stale. Nothing from it is loadable; start it again."
+)
 
 st.title("Train")
 dataset = studio.current_dataset()
@@ -30,7 +35,13 @@ choice = st.selectbox(
     format_func=lambda m: "bundled: all-MiniLM-L6-v2 (works offline)" if m == "bundled"
     else m if m == LOCAL else f"{m} (downloads from the Hugging Face Hub: needs the internet)",
 )  # fmt: skip
-model = st.text_input("Model folder", placeholder="/path/to/model") if choice == LOCAL else choice
+model = choice
+if choice == LOCAL:
+    model = st.text_input(
+        "Model folder", placeholder="<run-id>/model",
+        help=f"A folder inside the run store ({runs.run_root().resolve()}): a finished run's "
+        "model folder, or one saved there with save_pretrained(). Only safetensors weights load.",
+    )  # fmt: skip
 defaults = TrainConfig(batch_size=32 if device.type == "cuda" else 16)
 with st.expander("Settings", expanded=False):
     values = studio.settings_form(TrainConfig, defaults, skip=NOT_TRAINED_HERE)
@@ -60,17 +71,19 @@ if rate:
 
 run_name = st.text_input("Run name", value=dataset.file_name.rsplit(".", 1)[0])
 if st.button("Start training", type="primary"):
-    problems = config.problems()
-    if problems:
-        for problem in problems:
-            st.error(problem)
-    else:
-        run_dir = launcher.submit(
-            runs.run_root(), (dataset.file_name, dataset.raw),
-            (dataset.validation_name, dataset.validation_raw) if dataset.validation_raw else None,
-            dataset.data_config, config, run_name,
-        )  # fmt: skip
-        st.session_state[studio.WATCHED_RUN] = run_dir.name
+    for problem in config.problems():
+        st.error(problem)
+    if not config.problems():
+        validation = (dataset.validation_name, dataset.validation_raw)
+        try:
+            run_dir = launcher.submit(
+                runs.run_root(), (dataset.file_name, dataset.raw),
+                validation if dataset.validation_raw else None,
+                dataset.data_config, config, run_name,
+            )  # fmt: skip
+            st.session_state[studio.WATCHED_RUN] = run_dir.name
+        except BackboneError as error:
+            st.error(str(error))
 
 
 def runs_to_show() -> list[runs.Run]:
@@ -114,10 +127,11 @@ def show_run(run: runs.Run) -> None:
                 if evaluations[-1]["metrics"].get(k) is not None]  # fmt: skip
         rows = [{"epoch": e["epoch"], **{k: e["metrics"][k] for k in keys}} for e in evaluations]
         st.dataframe(rows, hide_index=True)
-    if state == "failed":
-        st.error(run.status.get("error") or "The run failed.")
-    if state in ("completed", "cancelled") and run.loadable:
+    if state in ("failed", "interrupted"):
+        st.error(run.status.get("error") or ENDED_SILENTLY)
+    elif state in ("completed", "cancelled"):
         st.success(run.status.get("message") or "Done.")
+    if run.loadable:
         st.page_link("pages/metrics.py", label="See its metrics", icon=":material/monitoring:")
     if state in ("queued", "running") and st.button("Cancel", key=f"cancel-{run.run_id}"):
         launcher.cancel(run)

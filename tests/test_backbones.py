@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
@@ -51,3 +52,39 @@ def test_an_unreachable_hub_fails_fast_naming_the_id_and_suggesting_bundled(monk
     assert time.perf_counter() - started < 10
     message = str(caught.value)
     assert "'someone/not-cached-model'" in message and "--model bundled" in message
+
+
+@pytest.fixture
+def store(tmp_path, tiny_model_dir):
+    """A run store holding the tiny model in `tiny-bert`, and a model outside it in `outside`."""
+    shutil.copytree(tiny_model_dir, tmp_path / "store" / "tiny-bert")
+    shutil.copytree(tiny_model_dir, tmp_path / "outside")
+    return tmp_path / "store"
+
+
+@pytest.mark.parametrize("typed", ["tiny-bert", "tiny-bert/", "{store}/tiny-bert"])
+def test_a_folder_inside_the_store_loads_by_its_name_or_path(store, typed):
+    backbone = backbones.resolve(typed.format(store=store), inside=store)
+    assert backbone.kind == "local"
+    assert backbone.location == str((store / "tiny-bert").resolve())
+
+
+@pytest.mark.parametrize(
+    "typed, refusal",
+    [
+        ("../outside", "may not use '..'"),
+        ("tiny-bert/../../outside", "may not use '..'"),
+        ("{outside}", "outside the model store"),
+        ("~/anything", "may not use '..' or '~'"),
+        ("link-out", "outside the model store"),
+        ("/etc", "outside the model store"),
+    ],
+)
+def test_no_typed_folder_leaves_the_store(store, typed, refusal):
+    (store / "link-out").symlink_to(store.parent / "outside", target_is_directory=True)
+    with pytest.raises(backbones.BackboneError, match=refusal):
+        backbones.resolve(typed.format(outside=store.parent / "outside"), inside=store)
+
+
+def test_a_hub_id_is_still_a_hub_id_with_a_store(store):
+    assert backbones.resolve("owner/model", inside=store).kind == "hub"

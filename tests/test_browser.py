@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import STORED_MODEL, store_model
+
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("BERTVIZ_CHROMIUM", "/usr/bin/chromium")
@@ -86,9 +88,10 @@ def streamlit_server(models: Path, log_path: Path, *options: str) -> Iterator[st
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_model_dir):
     require_browser("The browser test")
     models = tmp_path_factory.mktemp("browser-models")
+    store_model(tiny_model_dir, models)  # typed on Train as STORED_MODEL
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     with streamlit_server(models, log) as url:
         yield url
@@ -139,10 +142,11 @@ def choose(page, label: str, option: str) -> None:
     wait_until_idle(page)
 
 
-def use_tiny_model(page, tiny_model_dir: str, epochs: int) -> None:
-    """On Train: the tiny test model from its folder, with settings it learns quickly under."""
+def use_tiny_model(page, epochs: int) -> None:
+    """On Train: the tiny test model from its folder in the run store, with settings it learns
+    quickly under."""
     choose(page, "Model", "A local folder…")
-    page.get_by_label("Model folder").fill(tiny_model_dir)
+    page.get_by_label("Model folder").fill(STORED_MODEL)
     page.get_by_label("Model folder").press("Enter")
     wait_until_idle(page)
     page.get_by_text("Settings", exact=True).click()
@@ -158,7 +162,7 @@ def start_and_finish_training(page) -> None:
     wait_until_idle(page)
 
 
-def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
+def test_a_new_user_goes_from_upload_to_prediction(page):
     shoot(page, "1-home")
 
     go_to(page, "Data")
@@ -173,7 +177,7 @@ def test_a_new_user_goes_from_upload_to_prediction(page, tiny_model_dir):
     if REAL_MODEL:  # BERTVIZ_BROWSER_REAL_MODEL=1: the bundled model, for realistic screenshots
         page.get_by_text("Estimated time").wait_for(timeout=120_000)
     else:
-        use_tiny_model(page, tiny_model_dir, epochs=6)
+        use_tiny_model(page, epochs=6)
     start_and_finish_training(page)
     shoot(page, "3-train")
 

@@ -72,7 +72,6 @@ def assert_chart_labels_literal(page) -> None:  # noqa: F811
 
 def test_hostile_texts_and_labels_stay_text_on_every_page(
     page,  # noqa: F811
-    tiny_model_dir,
     tmp_path,
 ):
     dialogs: list[str] = []
@@ -93,7 +92,7 @@ def test_hostile_texts_and_labels_stay_text_on_every_page(
     shoot(page, "hostile-1-data")
 
     go_to(page, "Train")
-    use_tiny_model(page, tiny_model_dir, epochs=10)
+    use_tiny_model(page, epochs=10)
     start_and_finish_training(page)
     assert_inert(page)
     assert "hostile.csv: 76 training and 20 validation rows, 2 labels" in body_text(page)

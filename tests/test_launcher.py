@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bertviz_lib import launcher, runs
+from bertviz_lib import backbones, launcher, runs
 from bertviz_lib.__main__ import build_parser
 from bertviz_lib.config import DataConfig, TrainConfig
+from tests.conftest import store_model
 from tests.test_train import toy
 
 DEADLINE = 120.0
@@ -94,6 +95,7 @@ def evaluated(run_dir: Path) -> bool:
 
 
 def test_two_submits_train_one_at_a_time(tmp_path, upload, tiny_model_dir, workers):
+    tiny_model_dir = store_model(tiny_model_dir, tmp_path)
     first = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 4))
     second = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 2))
 
@@ -153,6 +155,7 @@ def test_the_flags_round_trip_through_the_parser(
 
 
 def test_cancel_a_queued_and_a_running_run(tmp_path, upload, tiny_model_dir, workers):
+    tiny_model_dir = store_model(tiny_model_dir, tmp_path)
     running = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 500))
     waiting = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 2))
     wait_for(lambda: evaluated(running), "the first evaluation of the running run")
@@ -172,6 +175,7 @@ def test_cancel_a_queued_and_a_running_run(tmp_path, upload, tiny_model_dir, wor
 def test_a_killed_trainer_reads_interrupted_and_the_queue_moves_on(
     tmp_path, upload, tiny_model_dir, workers
 ):
+    tiny_model_dir = store_model(tiny_model_dir, tmp_path)
     killed = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 500))
     behind = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 2))
     wait_for(lambda: evaluated(killed), "the first evaluation of the run to kill")
@@ -234,6 +238,24 @@ def test_uploaded_data_lives_in_the_run_folder_only(tmp_path, upload, no_worker)
     assert launcher.cancel(runs.Run(run_dir))
     runs.delete_run(run_dir)
     assert holders() == []
+
+
+def test_a_model_folder_outside_the_store_is_refused_before_any_run_exists(
+    tmp_path, upload, tiny_model_dir, no_worker
+):
+    store = tmp_path / "store"
+    with pytest.raises(backbones.BackboneError, match="outside the model store"):
+        launcher.submit(store, upload, None, DataConfig(), TrainConfig(model=tiny_model_dir))
+    assert runs.list_runs(store) == [] and launcher.queue(store) == []
+
+
+def test_a_model_folder_in_the_store_is_passed_on_as_its_full_path(tmp_path, upload, no_worker):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.json").write_text("{}")
+    (tmp_path / "mine" / "model.safetensors").write_bytes(b"")
+    run_dir = launcher.submit(tmp_path, upload, None, DataConfig(), TrainConfig(model="mine"))
+    launch = json.loads((run_dir / "launch.json").read_text())
+    assert launch["train_config"]["model"] == str((tmp_path / "mine").resolve())
 
 
 def test_a_worker_leaves_at_once_while_another_holds_the_lock(tmp_path, upload, workers):

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bertviz_lib import launcher, runs
+from bertviz_lib import runs
 from bertviz_lib.config import DataConfig
 from bertviz_lib.training_run import run_training
 from pages import studio
+from tests.conftest import wait_for
 from tests.test_train import prepared, tiny_config
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "models"
-    monkeypatch.setattr(runs, "DEFAULT_ROOT", root)
-    return root
 
 
 def open_page(page: str) -> AppTest:
@@ -123,16 +116,6 @@ def test_pages_without_runs_say_how_to_get_one(models):
         assert "No" in app.info[0].value
 
 
-def wait_for(condition, what: str, seconds: float = 180):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def start_training(app: AppTest, model_dir: str, epochs: int = 3) -> AppTest:
     app.selectbox[0].set_value("A local folder…").run()
     app.text_input[0].set_value(model_dir)
@@ -143,18 +126,10 @@ def start_training(app: AppTest, model_dir: str, epochs: int = 3) -> AppTest:
     return app.run()
 
 
-@pytest.fixture
-def no_workers_left(models):
-    yield
-    for run in runs.list_runs(models):  # drain: cancel what is left, wait for the worker
-        launcher.cancel(run)
-    wait_for(lambda: launcher.active(models) is None and not launcher.queue(models), "drain", 60)
-
-
 def test_train_page_trains_to_completion_and_a_reload_shows_it(
-    models, tiny_model_dir, no_workers_left
+    models, stored_model, no_workers_left
 ):
-    app = start_training(open_page("pages/train.py"), tiny_model_dir)
+    app = start_training(open_page("pages/train.py"), stored_model)
     assert not app.exception
     run_id = app.session_state[studio.WATCHED_RUN]
     run = runs.load_run(run_id, models)
@@ -168,10 +143,8 @@ def test_train_page_trains_to_completion_and_a_reload_shows_it(
     assert run_id in metrics.multiselect[0].value
 
 
-def test_a_reload_during_training_shows_the_run_where_it_is(
-    models, tiny_model_dir, no_workers_left
-):
-    app = start_training(open_page("pages/train.py"), tiny_model_dir, epochs=200)
+def test_a_reload_during_training_shows_the_run_where_it_is(models, stored_model, no_workers_left):
+    app = start_training(open_page("pages/train.py"), stored_model, epochs=200)
     run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: run.state == "running" and run.events(), "the run to start")
     reloaded = open_page("pages/train.py")
@@ -180,12 +153,12 @@ def test_a_reload_during_training_shows_the_run_where_it_is(
 
 
 def test_a_second_start_while_one_runs_is_queued_with_its_place(
-    models, tiny_model_dir, no_workers_left
+    models, stored_model, no_workers_left
 ):
-    first = start_training(open_page("pages/train.py"), tiny_model_dir, epochs=200)
+    first = start_training(open_page("pages/train.py"), stored_model, epochs=200)
     first_run = runs.load_run(first.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: first_run.state == "running", "the first run to start")
-    second = start_training(open_page("pages/train.py"), tiny_model_dir)
+    second = start_training(open_page("pages/train.py"), stored_model)
     second_id = second.session_state[studio.WATCHED_RUN]
     assert second_id != first_run.run_id
     second.run()
@@ -273,3 +246,16 @@ def test_deleting_a_run_on_metrics_removes_its_folder_and_data(trained_run):
     assert not app.exception
     assert not trained_run.path.exists()
     assert any("No trained run yet" in m.value for m in app.info)
+
+
+@pytest.mark.parametrize("typed", ["{outside}", "../outside", "/etc"])
+def test_a_model_folder_outside_the_store_is_refused_on_the_train_page(
+    models, tiny_model_dir, typed
+):
+    outside = str(Path(tiny_model_dir).resolve())
+    app = start_training(open_page("pages/train.py"), typed.format(outside=outside))
+    assert not app.exception
+    errors = messages(app, "error")
+    assert any("outside the model store" in e or "may not use '..'" in e for e in errors), errors
+    assert studio.WATCHED_RUN not in app.session_state
+    assert not models.exists() or runs.list_runs(models) == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from pages import studio
-from tests.test_pages import models, open_page, trained_run, upload  # noqa: F401
+from tests.test_pages import open_page, trained_run, upload  # noqa: F401
 
 SECRET_NAME = "private-reviews-of-alice.csv"
 SECRET_ROWS = (

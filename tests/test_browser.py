@@ -146,8 +146,8 @@ def use_tiny_model(page, epochs: int) -> None:
     """On Train: the tiny test model from its folder in the run store, with settings it learns
     quickly under."""
     choose(page, "Model", "A local folder…")
-    page.get_by_label("Model folder").fill(STORED_MODEL)
-    page.get_by_label("Model folder").press("Enter")
+    page.get_by_label("Model folder", exact=True).fill(STORED_MODEL)
+    page.get_by_label("Model folder", exact=True).press("Enter")
     wait_until_idle(page)
     page.get_by_text("Settings", exact=True).click()
     for label, value in (("learning rate", "3e-3"), ("dropout", "0"), ("epochs", str(epochs))):

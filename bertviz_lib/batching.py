@@ -4,17 +4,25 @@ Padding every batch to the longest text in the whole set wastes most of the comp
 reviews; sorting texts by length inside large shuffled windows keeps batches random enough for
 training while padding each only to its longest text (to the next multiple of 8 on a GPU, whose
 tensor cores want it; a CPU gains nothing from the extra padding and pays for it).
+
+A replayed CUDA graph (`graphed_step.py`) wants the opposite: the same few shapes over and over.
+For it a batch is padded to the smallest of a few bucket widths that holds its longest text, and
+a short last batch is filled up to the full batch size with rows that weigh 0 in the loss.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
 PAD_MULTIPLE = 8
 WINDOW_BATCHES = 50
+BUCKET_STEP = 16
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -61,13 +69,25 @@ def collate(
 ) -> dict[str, torch.Tensor]:
     """Pad to the longest sequence rounded up to `multiple`; mask marks the real tokens."""
     longest = max(len(s) for s in sequences)
-    width = -(-longest // multiple) * multiple
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, ids in enumerate(sequences):
-        input_ids[row, : len(ids)] = torch.as_tensor(ids)
-        attention_mask[row, : len(ids)] = 1
+    input_ids, attention_mask = _padded(sequences, pad_id, -(-longest // multiple) * multiple)
     return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def _padded(
+    sequences: Sequence[list[int]], pad_id: int, width: int, pin: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded to `width` and the mask of the real tokens (in pinned memory if `pin`).
+
+    Built in numpy in one pass, not row by row: on the CUDA-graph path the host's time per step
+    is what bounds the speed."""
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    mask = np.arange(width) < lengths[:, None]
+    ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    ids[mask] = np.fromiter(itertools.chain.from_iterable(sequences), np.int64, lengths.sum())
+    input_ids, attention_mask = torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
+    if pin:
+        return input_ids.pin_memory(), attention_mask.pin_memory()
+    return input_ids, attention_mask
 
 
 def iterate(
@@ -75,3 +95,63 @@ def iterate(
 ) -> Iterator[tuple[list, dict]]:
     for batch in batches:
         yield batch, collate([ids[i] for i in batch], pad_id, multiple)
+
+
+def bucket_widths(max_length: int) -> list[int]:
+    """The few widths a fixed-shape batch is padded to: multiples of 16, each step at most a
+    quarter of the width below (16, 32, ..., 112, 128, 160, 192, 240, ...), then max_length.
+
+    Each width is one captured CUDA graph, so there must be few; the steps keep the padding a
+    batch pays above its longest text to 15 tokens or a fifth of its width. max_length itself is
+    the widest, since no text is longer and the model may have no positions beyond it.
+    """
+    widths, width = [], BUCKET_STEP
+    while width < max_length:
+        widths.append(width)
+        width += max(BUCKET_STEP, width // 4 // BUCKET_STEP * BUCKET_STEP)
+    return widths + [max_length]
+
+
+def bucket_width(longest: int, widths: Sequence[int]) -> int:
+    """The smallest of the sorted `widths` that holds a text of `longest` tokens."""
+    return widths[bisect.bisect_left(widths, longest)]
+
+
+@dataclass
+class FixedBatch:
+    """A batch of a fixed shape: `rows` texts padded to a bucket width. The rows past the real
+    ones repeat the first row (a fully masked row could make attention NaN) and weigh 0."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    targets: torch.Tensor
+    weights: torch.Tensor  # 1.0 for a real row, 0.0 for a filler
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, width): what a CUDA graph is captured for."""
+        rows, width = self.input_ids.shape
+        return rows, width
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+def fixed_batch(
+    sequences: Sequence[list[int]],
+    targets: torch.Tensor,
+    pad_id: int,
+    rows: int,
+    widths: Sequence[int],
+    pin: bool = False,
+) -> FixedBatch:
+    """Pad `sequences` (with their `targets`) to `rows` rows and the smallest bucket width;
+    `pin` puts it in pinned host memory, from which a copy to the GPU does not block."""
+    real = len(sequences)
+    width = bucket_width(max(len(s) for s in sequences), widths)
+    filled = list(sequences) + [sequences[0]] * (rows - real)
+    input_ids, attention_mask = _padded(filled, pad_id, width, pin)
+    picked = targets[[*range(real), *[0] * (rows - real)]]
+    weights = torch.zeros(rows, dtype=torch.float32, pin_memory=pin)
+    weights[:real] = 1.0
+    return FixedBatch(input_ids, attention_mask, picked.pin_memory() if pin else picked, weights)

@@ -2,7 +2,9 @@
 
 Every comparison runs in one process, on one device, on the same texts, so the ratios printed are
 fair. The training part (`throughput.py`) runs HF Trainer padded to 128, HF Trainer with
-group_by_length and this project's loop for the same number of SST-2 samples. The explanation
+group_by_length and this project's loop (CUDA graphs on one GPU) for the same number of SST-2
+samples. `--full-run` then trains a real run with the default settings on the whole train split
+and reports its dev accuracy, so that the speed is seen beside what it buys. The explanation
 part times Integrated Gradients as Captum's defaults run it (n_steps 50, one batch,
 `LayerIntegratedGradients` on the word embeddings, [PAD] baseline) against this project's
 adaptive auto mode, on sentences of one token length from a fine-tuned run, with |delta| beside
@@ -124,8 +126,9 @@ def newest_completed_run() -> runs.Run:
     raise SystemExit("No completed run in models/: train one (python -m bertviz_lib train).")
 
 
-def labelled(path: str, rows: int | None, seed: int = 0):
-    """A CSV with text and label columns as LabelledData; `rows` samples it (seeded)."""
+def labelled(path: str, rows: int | None, seed: int = 0, names: list[str] | None = None):
+    """A CSV with text and label columns as LabelledData; `rows` samples it (seeded). `names`:
+    the label names of the training data, for a validation file (default: its own labels)."""
     import pandas as pd
 
     from .data import LabelledData
@@ -134,7 +137,7 @@ def labelled(path: str, rows: int | None, seed: int = 0):
     if rows and rows < len(frame):
         frame = frame.sample(rows, random_state=seed)
     labels = [(str(label),) for label in frame["label"]]
-    names = sorted({label for (label,) in labels})
+    names = names or sorted({label for (label,) in labels})
     return LabelledData(frame["text"].astype(str).tolist(), labels, names, "single_label")
 
 
@@ -153,13 +156,48 @@ def training_benchmark(train_csv: str, samples: int) -> dict:
     return {"samples": samples, "variants": rows}
 
 
+def full_run(train_csv: str, dev_csv: str) -> dict:
+    """The default TrainConfig on every row of `train_csv`, its checkpoint kept by accuracy on
+    `dev_csv`. It is trained into the run store like any run (`models/`), so that the
+    explanation part, which takes the newest completed run, explains this model next."""
+    from .config import DataConfig, TrainConfig
+    from .data import DataReport, PreparedData
+    from .training_run import run_training
+
+    train = labelled(train_csv, None)
+    dev = labelled(dev_csv, None, names=train.label_names)
+    prepared = PreparedData(train, dev, DataReport(), "text", "label")
+    started = time.perf_counter()
+    run = run_training(
+        prepared, DataConfig(), TrainConfig(), runs.create_run(name="bench-full-run"), train_csv
+    )
+    seconds = time.perf_counter() - started
+    events = run.events()
+    captures = [e["capture_seconds"] for e in events if e["event"] == "cuda_graph"]
+    off = [e["message"] for e in events if e["event"] == "cuda_graphs_off"]
+    return {
+        "run": run.run_id,
+        "settings": "TrainConfig defaults",
+        "train_rows": len(train),
+        "dev_rows": len(dev),
+        "end_to_end_seconds": seconds,
+        "train_seconds": run.metrics["train_seconds"],
+        "samples_per_second": run.metrics["samples_per_second"],
+        "cuda_graphs": len(captures),
+        "capture_seconds": sum(captures, 0.0),
+        "cuda_graphs_off": off[0] if off else None,
+        "best_epoch": run.metrics["best_epoch"],
+        "dev accuracy after a full run": run.metrics["accuracy"],
+    }
+
+
 def print_table(rows: list[dict]) -> None:
     print(f"{'variant':32} {'samples/s':>10} {'tokens/s':>10} {'first step s':>12} "
-          f"{'peak MB':>9} {'ours is':>8}")  # fmt: skip
+          f"{'graphs':>6} {'capture s':>9} {'peak MB':>9} {'ours is':>8}")  # fmt: skip
     for r in rows:
         print(f"{r['variant']:32} {r['samples_per_s']:10.1f} {r['tokens_per_s']:10.0f} "
-              f"{r['first_step_seconds']:12.2f} {r['peak_memory_mb']:9.0f} "
-              f"{r['project_speedup']:7.2f}x")  # fmt: skip
+              f"{r['first_step_seconds']:12.2f} {r['graphs']:6d} {r['capture_seconds']:9.2f} "
+              f"{r['peak_memory_mb']:9.0f} {r['project_speedup']:7.2f}x")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bertviz_lib.bench", description=__doc__)
     parser.add_argument("--run", help="Run id or folder (default: the newest completed run).")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="CSV with a 'text' column.")
+    parser.add_argument("--data", default=str(DEFAULT_DATA),
+                        help="Dev CSV: a 'text' column (and 'label' for --full-run).")  # fmt: skip
     parser.add_argument("--tokens", type=int, default=25, help="Sentence length for IG timing.")
     parser.add_argument("--sentences", type=int, default=25)
     parser.add_argument("--tolerance", type=float, default=0.01)
@@ -176,12 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=1024,
                         help="Samples each training variant trains on.")  # fmt: skip
     parser.add_argument("--part", choices=["all", "train", "explain"], default="all")
+    parser.add_argument("--full-run", action="store_true",
+                        help="Also train a run with the default settings on all of --train-data "
+                             "and report its accuracy on --data; the explanation part then "
+                             "explains it.")  # fmt: skip
     parser.add_argument("--json", help="Write the results to this file as well.")
     args = parser.parse_args(argv)
     result: dict = {"machine": machine()}
     if args.part in ("all", "train"):
         result["training"] = training_benchmark(args.train_data, args.samples)
         print_table(result["training"]["variants"])
+    if args.full_run:
+        result["full_run"] = summary = full_run(args.train_data, args.data)
+        print(f"dev accuracy after a full run: {summary['dev accuracy after a full run']:.4f}")
     if args.part == "train":
         return _finish(result, args.json)
     run = runs.load_run(args.run) if args.run else newest_completed_run()

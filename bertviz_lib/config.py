@@ -83,6 +83,12 @@ class TrainConfig:
     device: str = _setting(
         "auto", "auto (cuda, then mps, then cpu), or one of them.", choices=DEVICES
     )
+    cuda_graphs: bool = _setting(
+        True,
+        "On one CUDA GPU, replay each training step from a captured CUDA graph (batches "
+        "padded to a few fixed shapes); eager steps if capture fails. Ignored on a CPU, MPS "
+        "or several GPUs.",
+    )
 
     def problems(self) -> list[str]:
         """Settings that cannot work, as sentences (empty when all is well)."""

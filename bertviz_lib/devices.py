@@ -24,9 +24,15 @@ def use_all_cores() -> None:
     torch.set_num_threads(max(1, cores or 1))
 
 
-def autocast(device: torch.device):
-    """bf16 on CUDA (no loss scaling needed); full precision elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+def autocast(device: torch.device, cache: bool = True):
+    """bf16 on CUDA (no loss scaling needed); full precision elsewhere.
+
+    `cache=False` for a step captured as a CUDA graph: autocast's cache of bf16 weight copies
+    could hold tensors of the graph's private memory past the capture (PyTorch requires it off
+    for `make_graphed_callables` for that reason); each weight is cast once a step anyway.
+    """
+    enabled = device.type == "cuda"
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled, cache_enabled=cache)
 
 
 def describe(device: torch.device) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 HF_PROBLEM_TYPES = {
     "single_label": "single_label_classification",
@@ -37,6 +38,26 @@ def loss_function(problem_type: str, weights: torch.Tensor | None = None) -> nn.
     if problem_type == "single_label":
         return nn.CrossEntropyLoss(weight=weights)
     return nn.BCEWithLogitsLoss(pos_weight=weights)
+
+
+def row_weighted_loss(
+    loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor, row_weights: torch.Tensor
+) -> torch.Tensor:
+    """What `loss_fn` gives over the rows of weight 1 alone, on a batch that also holds rows of
+    weight 0 (the fillers that give a short batch the shape of a captured CUDA graph).
+
+    The weighted sum is divided by what the mean reduction divides by over the real rows: the
+    sum of their class weights for cross-entropy, their count times the outputs for BCE.
+    """
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        class_weight = loss_fn.weight
+        per_row = functional.cross_entropy(logits, targets, class_weight, reduction="none")
+        counted = row_weights if class_weight is None else row_weights * class_weight[targets]
+        return (per_row * row_weights).sum() / counted.sum()
+    per_output = functional.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=loss_fn.pos_weight, reduction="none"
+    )
+    return (per_output * row_weights[:, None]).sum() / (row_weights.sum() * logits.shape[-1])
 
 
 def class_weights(problem_type: str, label_ids, label_matrix, num_labels: int) -> torch.Tensor:

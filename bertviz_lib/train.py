@@ -1,7 +1,9 @@
 """Fine-tuning: the model, the loop, evaluation and the kept checkpoint.
 
 `fit` is the whole loop and knows nothing of files; `run_training` wraps it with the run folder
-(status, events, the saved model), and is what the command line and the Train page start.
+(status, events, the saved model), and is what the command line and the Train page start. On one
+CUDA GPU the steps replay captured CUDA graphs (`graphed_step.py`); elsewhere, and whenever that
+path fails, they run eagerly (`train_step`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import pandas as pd
 import torch
 
 from . import backbones, batching, distributed, heads
+from .cls_only import compute_only_cls_in_last_layer
 from .config import LOWER_IS_BETTER, TrainConfig
 from .data import LabelledData
 from .devices import autocast, describe, resolve_device, use_all_cores
+from .graphed_step import GraphedStep
 from .metrics import classification_metrics, prediction_ids
 from .predict import predict_probabilities
 
@@ -124,9 +128,14 @@ def start_at_base_rates(model, data: LabelledData) -> None:
         head.bias.copy_(torch.as_tensor(np.log(rates / (1 - rates)), dtype=head.bias.dtype))
 
 
-def make_optimizer(model, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(
+    model, config: TrainConfig, device: torch.device, capturable: bool = False
+) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and normalisation weights; the fused kernel (CUDA
-    and CPU) updates all parameters in one pass, 4x faster than the default on 2 CPU cores."""
+    and CPU) updates all parameters in one pass, 4x faster than the default on 2 CPU cores.
+
+    `capturable` (for CUDA graphs) keeps the step counts and the learning rate in device tensors,
+    which a replayed graph reads and the schedule fills in place."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decayed = [p for n, p in trainable if p.ndim >= 2]
     undecayed = [p for n, p in trainable if p.ndim < 2]
@@ -135,7 +144,8 @@ def make_optimizer(model, config: TrainConfig, device: torch.device) -> torch.op
         {"params": undecayed, "weight_decay": 0.0},
     ]
     fused = device.type in ("cuda", "cpu")
-    return torch.optim.AdamW(groups, lr=config.learning_rate, fused=fused)
+    lr = torch.tensor(config.learning_rate, device=device) if capturable else config.learning_rate
+    return torch.optim.AdamW(groups, lr=lr, fused=fused, capturable=capturable)
 
 
 def warmup_then_linear(optimizer, warmup_steps: int, total_steps: int):
@@ -196,6 +206,13 @@ class Setup:
     steps_per_epoch: int
     total_steps: int
     micro_batches: int = 1  # raised after an out-of-memory error, kept for the later steps
+    cuda_graphs: bool = False  # the steps start on the CUDA-graph path
+    cls_only: bool = False  # the last layer computes [CLS] alone while training (cls_only.py)
+
+
+def wants_cuda_graphs(config: TrainConfig, device: torch.device, ranks: distributed.Ranks) -> bool:
+    """CUDA graphs on one CUDA GPU when asked for; DDP's gradient hooks are not captured here."""
+    return config.cuda_graphs and device.type == "cuda" and not ranks.several
 
 
 def set_up(train_data: LabelledData, validation_data: LabelledData, config: TrainConfig) -> Setup:
@@ -208,6 +225,7 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         use_all_cores()
     tokenizer = backbones.load_tokenizer(config.model)
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
+    cls_only = compute_only_cls_in_last_layer(model)
     if train_data.problem_type != "single_label":
         start_at_base_rates(model, train_data)
     train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
@@ -216,7 +234,8 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         arrays = _label_arrays(train_data)
         weights = heads.class_weights(train_data.problem_type, *arrays, len(train_data.label_names))
         weights = weights.to(device)
-    optimizer = make_optimizer(model, config, device)
+    graphs = wants_cuda_graphs(config, device, ranks)
+    optimizer = make_optimizer(model, config, device, capturable=graphs)
     steps_per_epoch = math.ceil(len(train_ids) / config.batch_size) // ranks.world
     total_steps = steps_per_epoch * config.epochs
     return Setup(
@@ -236,6 +255,8 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         ),
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
+        cuda_graphs=graphs,
+        cls_only=cls_only,
     )
 
 
@@ -294,6 +315,56 @@ def _gradients(s: Setup, rows: list[int], batch: dict, pieces: int) -> torch.Ten
     return total
 
 
+class Stepper:
+    """The step `fit` runs on a batch of row indices: a replayed CUDA graph while that path works,
+    the eager `train_step` otherwise.
+
+    The first failure on the graphed path (a capture error, running out of memory) is said in an
+    event and hands that step and every later one to the eager path, which cuts batches into
+    micro-batches on out-of-memory errors as usual.
+    """
+
+    def __init__(self, s: Setup, config: TrainConfig, emit: EventSink) -> None:
+        self.s, self.config, self.emit = s, config, emit
+        self.widths = batching.bucket_widths(config.max_length)
+        self.graphed: GraphedStep | None = None
+        if s.cuda_graphs:
+            self.graphed = GraphedStep(
+                s.network, s.optimizer, s.scheduler, s.loss_fn, config.max_grad_norm,
+                capture=s.device.type == "cuda", on_capture=emit,
+            )  # fmt: skip
+
+    def __call__(self, rows: list[int]) -> torch.Tensor:
+        if self.graphed is not None:
+            try:
+                return self._graphed_step(rows)
+            except RuntimeError as error:  # torch.OutOfMemoryError included
+                self._fall_back(error)
+        s = self.s
+        padding = batching.padding_multiple(s.device)
+        batch = batching.collate([s.train_ids[i] for i in rows], s.pad_id, padding)
+        return train_step(s, rows, batch, self.config, self.emit)
+
+    def _graphed_step(self, rows: list[int]) -> torch.Tensor:
+        s, rows_per_step = self.s, self.config.batch_size
+        inject_out_of_memory(rows_per_step)
+        batch = batching.fixed_batch(
+            [s.train_ids[i] for i in rows], s.targets[rows], s.pad_id, rows_per_step,
+            self.widths, pin=s.device.type == "cuda",
+        )  # fmt: skip
+        return self.graphed(batch, poison(s))
+
+    def _fall_back(self, error: RuntimeError) -> None:
+        self.graphed.release()
+        self.graphed = None
+        self.s.optimizer.zero_grad(set_to_none=True)  # the eager step adds into empty gradients
+        if self.s.device.type == "cuda":
+            torch.cuda.empty_cache()
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = f"CUDA graphs stopped ({reason}); the steps run eagerly from here on."
+        self.emit({"event": "cuda_graphs_off", "error": reason, "message": message})
+
+
 def memory_event(s: Setup, rows: int) -> dict:
     size = -(-rows // s.micro_batches)
     message = (
@@ -326,7 +397,7 @@ def fit(
     stop_requested = should_stop or (lambda: False)
     rng = np.random.default_rng(config.seed)  # the same on every rank: the same buckets
     lengths = [len(x) for x in s.train_ids]
-    padding = batching.padding_multiple(s.device)
+    step_on = Stepper(s, config, emit)
     log_every = max(1, s.steps_per_epoch // 25)
     metric_name = best_metric_name(config, train_data.problem_type)
     best, stale_evaluations, stopped, step, seen = Checkpoint(), 0, "finished", 0, 0
@@ -337,12 +408,12 @@ def fit(
         batches = distributed.share(
             batching.training_batches(lengths, config.batch_size, rng), s.ranks
         )
-        for rows, batch in batching.iterate(s.train_ids, batches, s.pad_id, padding):
+        for rows in batches:
             if distributed.any_rank(stop_requested(), s.ranks, s.device):
                 stopped = "cancelled"
                 break
             inject_fault(f"step:{step}")
-            loss = train_step(s, rows, batch, config, emit)
+            loss = step_on(rows)
             step, seen = step + 1, seen + len(rows) * s.ranks.world
             if step % log_every == 0 or step == s.total_steps:
                 loss_value = loss.item()  # the only host synchronisation, every log_every steps
@@ -378,13 +449,14 @@ def start_event(s: Setup, validation_rows: int) -> dict:
     trainable = sum(p.numel() for p in s.network.parameters() if p.requires_grad)
     return {"event": "start", "device": describe(s.device), "total_steps": s.total_steps,
             "train_rows": len(s.train_ids), "validation_rows": validation_rows,
-            "trainable_parameters": trainable}  # fmt: skip
+            "trainable_parameters": trainable, "cls_only_last_layer": s.cls_only}  # fmt: skip
 
 
 def step_event(s: Setup, step: int, seen: int, loss: float, elapsed: float) -> dict:
     return {"event": "step", "step": step, "total_steps": s.total_steps,
             "epoch": step / s.steps_per_epoch, "loss": loss,
-            "learning_rate": s.scheduler.get_last_lr()[0], "samples_per_second": seen / elapsed,
+            "learning_rate": float(s.scheduler.get_last_lr()[0]),  # a tensor on the graphed path
+            "samples_per_second": seen / elapsed,
             "eta_seconds": elapsed / step * (s.total_steps - step)}  # fmt: skip
 
 

@@ -44,7 +44,8 @@ if choice == LOCAL:
     )  # fmt: skip
 defaults = TrainConfig(batch_size=32 if device.type == "cuda" else 16)
 with st.expander("Settings", expanded=False):
-    values = studio.settings_form(TrainConfig, defaults, skip=NOT_TRAINED_HERE)
+    gpu_only = () if device.type == "cuda" else ("cuda_graphs",)
+    values = studio.settings_form(TrainConfig, defaults, skip=NOT_TRAINED_HERE + gpu_only)
 config = TrainConfig(model=model or "bundled", problem_type=dataset.problem_type,
                      max_length=dataset.max_length, **values)  # fmt: skip
 

@@ -1,0 +1,63 @@
+"""During training, the last encoder layer computes the [CLS] position alone.
+
+Why: a BERT classifier reads one vector, the last layer's [CLS] (through the pooler). Every other
+position of the last layer feeds nothing, yet computing it costs as much as computing [CLS]: its
+query, its attention output and its feed-forward block, about 10/12 of that layer's work. Keys
+and values are still needed for every position, since [CLS] attends to all of them. Skipping the
+rest gives the same loss and the same gradients (a test compares them) and removes about a sixth
+of a 6-layer model's training compute, which on a CPU is most of what a step costs.
+
+Only training takes the shortcut: in evaluation mode (prediction, attention, attributions) the
+layer runs whole, because those read every position. The weights are untouched, so a saved model
+is a plain BertForSequenceClassification.
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.bert.modeling_bert import (
+    BertForSequenceClassification,
+    BertLayer,
+    eager_attention_forward,
+)
+
+
+def compute_only_cls_in_last_layer(model: torch.nn.Module) -> bool:
+    """Make `model`'s last layer compute [CLS] alone while training; False when the model is not
+    one where that is known to be exact (a plain BERT encoder under a pooled classifier)."""
+    if type(model) is not BertForSequenceClassification:
+        return False
+    last = model.bert.encoder.layer[-1]
+    if type(last) is not BertLayer or last.is_decoder or last.chunk_size_feed_forward:
+        return False
+    last.forward = types.MethodType(_forward, last)
+    return True
+
+
+def _forward(layer: BertLayer, hidden_states: torch.Tensor, attention_mask=None, *args, **kwargs):
+    if not layer.training:
+        return BertLayer.forward(layer, hidden_states, attention_mask, *args, **kwargs)
+    attention = layer.attention.self
+    rows, width, _ = hidden_states.shape
+    first = hidden_states[:, :1]
+
+    def heads(states: torch.Tensor, projection: torch.nn.Linear) -> torch.Tensor:
+        return projection(states).view(rows, states.shape[1], -1, attention.attention_head_size)
+
+    query = heads(first, attention.query).transpose(1, 2)
+    key = heads(hidden_states, attention.key).transpose(1, 2)
+    value = heads(hidden_states, attention.value).transpose(1, 2)
+    if attention_mask is not None and attention_mask.dim() == 4:
+        attention_mask = attention_mask[:, :, :1, :]  # the [CLS] query's row
+    interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+        attention.config._attn_implementation, eager_attention_forward
+    )
+    context, _ = interface(
+        attention, query, key, value, attention_mask,
+        dropout=attention.dropout.p, scaling=attention.scaling,
+    )  # fmt: skip
+    attended = layer.attention.output(context.reshape(rows, 1, -1), first)
+    return layer.output(layer.intermediate(attended), attended)

@@ -1,0 +1,85 @@
+"""The last layer computing [CLS] alone while training: the same loss and gradients as the whole
+layer, the whole layer in evaluation, and a saved model that is a plain BERT classifier."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+)
+
+from bertviz_lib.cls_only import compute_only_cls_in_last_layer
+
+SMALL = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+             intermediate_size=64)  # fmt: skip
+
+
+def twins(dropout: float = 0.0, attention: str = "sdpa"):
+    config = BertConfig(**SMALL, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+                        num_labels=3, attn_implementation=attention)  # fmt: skip
+    torch.manual_seed(0)
+    whole = BertForSequenceClassification(config)
+    short = BertForSequenceClassification(config)
+    short.load_state_dict(whole.state_dict())
+    assert compute_only_cls_in_last_layer(short)
+    return whole, short
+
+
+def batch(padded: bool) -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)
+    input_ids = torch.randint(5, 120, (4, 9))
+    attention_mask = torch.ones_like(input_ids)
+    if padded:
+        attention_mask[0, 3:] = 0
+        attention_mask[2, 6:] = 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("padded", [True, False])
+def test_training_loss_and_gradients_equal_the_whole_layer(attention, padded):
+    whole, short = twins(attention=attention)
+    labels = torch.tensor([0, 2, 1, 2])
+    losses = [m.train()(**batch(padded), labels=labels).loss for m in (whole, short)]
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
+    for loss in losses:
+        loss.backward()
+    for (name, a), b in zip(whole.named_parameters(), short.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_evaluation_runs_the_whole_layer():
+    whole, short = twins()
+    for model in (whole, short):
+        model.eval()
+    with torch.no_grad():
+        outputs = [m(**batch(True), output_hidden_states=True) for m in (whole, short)]
+    assert outputs[1].hidden_states[-1].shape == (4, 9, 32)  # every position, not [CLS] alone
+    torch.testing.assert_close(outputs[0].hidden_states[-1], outputs[1].hidden_states[-1])
+
+
+def test_training_with_dropout_runs_and_reaches_every_weight():
+    _, short = twins(dropout=0.1)
+    short.train()(**batch(True), labels=torch.tensor([0, 1, 2, 0])).loss.backward()
+    assert all(p.grad is not None for p in short.parameters() if p.requires_grad)
+
+
+def test_a_saved_model_is_a_plain_bert_classifier(tmp_path):
+    whole, short = twins()
+    short.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, use_safetensors=True)
+    assert "forward" not in vars(loaded.bert.encoder.layer[-1])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.eval()(**batch(True)).logits, whole.eval()(**batch(True)).logits
+        )
+
+
+def test_other_architectures_keep_their_layers():
+    config = DistilBertConfig(vocab_size=120, dim=32, n_layers=2, n_heads=4, hidden_dim=64)
+    assert not compute_only_cls_in_last_layer(DistilBertForSequenceClassification(config))

@@ -89,7 +89,7 @@ def _local_folder(name: str, inside: str | Path | None) -> Path | None:
         return None
     if not folder.resolve().is_relative_to(root):
         raise BackboneError(
-            f"'{name}' is outside the model store {root}: here only folders inside it are "
+            f"'{name}' is outside the model store: here only folders inside it are "
             "loaded (a finished run's model folder, like <run-id>/model, or one copied there)."
         )
     return folder

@@ -162,6 +162,7 @@ def full_run(train_csv: str, dev_csv: str) -> dict:
     explanation part, which takes the newest completed run, explains this model next."""
     from .config import DataConfig, TrainConfig
     from .data import DataReport, PreparedData
+    from .graphed_step import capture_summary
     from .training_run import run_training
 
     train = labelled(train_csv, None)
@@ -172,9 +173,7 @@ def full_run(train_csv: str, dev_csv: str) -> dict:
         prepared, DataConfig(), TrainConfig(), runs.create_run(name="bench-full-run"), train_csv
     )
     seconds = time.perf_counter() - started
-    events = run.events()
-    captures = [e["capture_seconds"] for e in events if e["event"] == "cuda_graph"]
-    off = [e["message"] for e in events if e["event"] == "cuda_graphs_off"]
+    graphs, capture_seconds, off = capture_summary(run.events())
     return {
         "run": run.run_id,
         "settings": "TrainConfig defaults",
@@ -183,9 +182,9 @@ def full_run(train_csv: str, dev_csv: str) -> dict:
         "end_to_end_seconds": seconds,
         "train_seconds": run.metrics["train_seconds"],
         "samples_per_second": run.metrics["samples_per_second"],
-        "cuda_graphs": len(captures),
-        "capture_seconds": sum(captures, 0.0),
-        "cuda_graphs_off": off[0] if off else None,
+        "cuda_graphs": graphs,
+        "capture_seconds": capture_seconds,
+        "cuda_graphs_off": off,
         "best_epoch": run.metrics["best_epoch"],
         "dev accuracy after a full run": run.metrics["accuracy"],
     }

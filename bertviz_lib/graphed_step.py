@@ -145,3 +145,11 @@ class GraphedStep:
              "total_capture_seconds": self.capture_seconds}
         )  # fmt: skip
         return graph
+
+
+def capture_summary(events: list[dict]) -> tuple[int, float, str | None]:
+    """From a run's events: graphs captured, seconds spent capturing, and why the graphs were
+    turned off (None if they never were)."""
+    captures = [e["capture_seconds"] for e in events if e["event"] == "cuda_graph"]
+    off = [e["message"] for e in events if e["event"] == "cuda_graphs_off"]
+    return len(captures), sum(captures, 0.0), off[0] if off else None

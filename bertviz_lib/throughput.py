@@ -22,6 +22,7 @@ import torch
 from . import backbones, batching
 from .config import TrainConfig
 from .data import LabelledData
+from .graphed_step import capture_summary
 from .train import Stepper, set_up
 
 BATCH_SIZE = 32
@@ -93,11 +94,10 @@ def project_loop(data: LabelledData, samples: int, device: str = "auto") -> Thro
             break
     _synchronise(s.device)
     seconds = time.perf_counter() - started
-    captures = [e["capture_seconds"] for e in events if e["event"] == "cuda_graph"]
-    graphed = s.cuda_graphs and not any(e["event"] == "cuda_graphs_off" for e in events)
-    name = "project loop, CUDA graphs" if graphed else "project loop"
+    graphs, capture_seconds, off = capture_summary(events)
+    name = "project loop, CUDA graphs" if s.cuda_graphs and off is None else "project loop"
     peak = _peak_memory_mb(s.device)
-    return Throughput(name, seen, seconds, first, tokens, peak, len(captures), sum(captures, 0.0))
+    return Throughput(name, seen, seconds, first, tokens, peak, graphs, capture_seconds)
 
 
 def _synchronise(device: torch.device) -> None:

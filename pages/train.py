@@ -39,7 +39,7 @@ model = choice
 if choice == LOCAL:
     model = st.text_input(
         "Model folder", placeholder="<run-id>/model",
-        help=f"A folder inside the run store ({runs.run_root().resolve()}): a finished run's "
+        help=f"A folder inside the run store ({runs.run_root()}): a finished run's "
         "model folder, or one saved there with save_pretrained(). Only safetensors weights load.",
     )  # fmt: skip
 defaults = TrainConfig(batch_size=32 if device.type == "cuda" else 16)
@@ -72,9 +72,10 @@ if rate:
 
 run_name = st.text_input("Run name", value=dataset.file_name.rsplit(".", 1)[0])
 if st.button("Start training", type="primary"):
-    for problem in config.problems():
+    problems = config.problems()
+    for problem in problems:
         st.error(problem)
-    if not config.problems():
+    if not problems:
         validation = (dataset.validation_name, dataset.validation_raw)
         try:
             run_dir = launcher.submit(

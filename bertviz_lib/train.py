@@ -21,6 +21,7 @@ import torch
 from . import backbones, batching, distributed, heads
 from .cls_only import compute_only_cls_in_last_layer
 from .config import LOWER_IS_BETTER, TrainConfig
+from .cpu_dropout import use_cpu_dropout
 from .data import LabelledData
 from .devices import autocast, describe, resolve_device, use_all_cores
 from .graphed_step import GraphedStep
@@ -208,6 +209,7 @@ class Setup:
     micro_batches: int = 1  # raised after an out-of-memory error, kept for the later steps
     cuda_graphs: bool = False  # the steps start on the CUDA-graph path
     cls_only: bool = False  # the last layer computes [CLS] alone while training (cls_only.py)
+    cpu_dropout: bool = False  # dropout from cheaper random bits on the CPU (cpu_dropout.py)
 
 
 def wants_cuda_graphs(config: TrainConfig, device: torch.device, ranks: distributed.Ranks) -> bool:
@@ -226,6 +228,7 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
     tokenizer = backbones.load_tokenizer(config.model)
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
     cls_only = compute_only_cls_in_last_layer(model)
+    cpu_dropout = device.type == "cpu" and use_cpu_dropout(model)
     if train_data.problem_type != "single_label":
         start_at_base_rates(model, train_data)
     train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
@@ -257,6 +260,7 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         total_steps=total_steps,
         cuda_graphs=graphs,
         cls_only=cls_only,
+        cpu_dropout=cpu_dropout,
     )
 
 
@@ -449,7 +453,8 @@ def start_event(s: Setup, validation_rows: int) -> dict:
     trainable = sum(p.numel() for p in s.network.parameters() if p.requires_grad)
     return {"event": "start", "device": describe(s.device), "total_steps": s.total_steps,
             "train_rows": len(s.train_ids), "validation_rows": validation_rows,
-            "trainable_parameters": trainable, "cls_only_last_layer": s.cls_only}  # fmt: skip
+            "trainable_parameters": trainable, "cls_only_last_layer": s.cls_only,
+            "cpu_dropout": s.cpu_dropout}  # fmt: skip
 
 
 def step_event(s: Setup, step: int, seen: int, loss: float, elapsed: float) -> dict:

@@ -87,6 +87,10 @@ def test_each_head_trains_saves_loads_and_predicts(tiny_model_dir, tmp_path, pro
     assert json.loads((run.path / "config.json").read_text())["problem_type"] == problem_type
     kinds = {event["event"] for event in run.events()}
     assert {"start", "step", "evaluation", "end"} <= kinds
+    start = next(e for e in run.events() if e["event"] == "start")
+    assert start["cls_only_last_layer"] and start["cpu_dropout"]  # both CPU shortcuts were on
+    saved = json.loads((run.model_dir / "config.json").read_text())
+    assert "cpu_dropout" not in json.dumps(saved)  # the saved model is plain BERT
 
     predictor = Predictor.from_run(run)
     assert predictor.label_names == data.train.label_names

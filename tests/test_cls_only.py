@@ -43,13 +43,17 @@ def batch(padded: bool) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("padded", [True, False])
 def test_training_loss_and_gradients_equal_the_whole_layer(attention, padded):
-    whole, short = twins(attention=attention)
+    assert_same_training_step(*twins(attention=attention), batch(padded))
+
+
+def assert_same_training_step(reference, other, inputs: dict[str, torch.Tensor]) -> None:
+    """The same loss (to 1e-6) and the same gradient on every parameter, in training mode."""
     labels = torch.tensor([0, 2, 1, 2])
-    losses = [m.train()(**batch(padded), labels=labels).loss for m in (whole, short)]
+    losses = [m.train()(**inputs, labels=labels).loss for m in (reference, other)]
     torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
     for loss in losses:
         loss.backward()
-    for (name, a), b in zip(whole.named_parameters(), short.parameters(), strict=True):
+    for (name, a), b in zip(reference.named_parameters(), other.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)
 
 

@@ -16,8 +16,7 @@ from transformers import (
 from bertviz_lib.cls_only import compute_only_cls_in_last_layer
 from bertviz_lib.cpu_dropout import ATTENTION, CpuDropout, drop, keep_mask, use_cpu_dropout
 
-SMALL = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-             intermediate_size=64, num_labels=3)  # fmt: skip
+from .test_cls_only import SMALL, assert_same_training_step, batch
 
 
 def test_the_mask_keeps_one_minus_p_in_every_16_bit_lane():
@@ -50,9 +49,14 @@ def test_drop_is_the_identity_in_evaluation_and_zero_at_p_one():
 
 
 def pair(dropout: float = 0.0, attention_dropout: float | None = None, cls_only: bool = False):
-    config = BertConfig(**SMALL, hidden_dropout_prob=dropout, attn_implementation="sdpa",
-                        attention_probs_dropout_prob=dropout if attention_dropout is None
-                        else attention_dropout)  # fmt: skip
+    attention_dropout = dropout if attention_dropout is None else attention_dropout
+    config = BertConfig(
+        **SMALL,
+        num_labels=3,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=attention_dropout,
+        attn_implementation="sdpa",
+    )
     torch.manual_seed(0)
     plain = BertForSequenceClassification(config)
     cheap = BertForSequenceClassification(config)
@@ -61,15 +65,6 @@ def pair(dropout: float = 0.0, attention_dropout: float | None = None, cls_only:
     if cls_only:
         assert compute_only_cls_in_last_layer(plain) and compute_only_cls_in_last_layer(cheap)
     return plain, cheap
-
-
-def padded_batch() -> dict[str, torch.Tensor]:
-    torch.manual_seed(1)
-    input_ids = torch.randint(5, 120, (4, 9))
-    attention_mask = torch.ones_like(input_ids)
-    attention_mask[0, 3:] = 0
-    attention_mask[2, 6:] = 0
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
 def test_every_dropout_module_is_replaced_and_attention_uses_its_own_function():
@@ -81,27 +76,20 @@ def test_every_dropout_module_is_replaced_and_attention_uses_its_own_function():
 
 @pytest.mark.parametrize("cls_only", [False, True])
 def test_with_nothing_dropped_loss_and_gradients_equal_bert_with_sdpa(cls_only):
-    plain, cheap = pair(0.0, cls_only=cls_only)
-    labels = torch.tensor([0, 2, 1, 2])
-    losses = [m.train()(**padded_batch(), labels=labels).loss for m in (plain, cheap)]
-    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
-    for loss in losses:
-        loss.backward()
-    for (name, a), b in zip(plain.named_parameters(), cheap.parameters(), strict=True):
-        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)
+    assert_same_training_step(*pair(0.0, cls_only=cls_only), batch(padded=True))
 
 
 def test_evaluation_with_padding_equals_bert_with_sdpa():
     plain, cheap = pair(0.1)
     with torch.no_grad():
-        expected, got = (m.eval()(**padded_batch()).logits for m in (plain, cheap))
+        expected, got = (m.eval()(**batch(padded=True)).logits for m in (plain, cheap))
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
 
 def test_attention_probabilities_are_dropped_while_training():
     _, cheap = pair(0.0, attention_dropout=0.5)
     cheap.train()
-    inputs = padded_batch()
+    inputs = batch(padded=True)
     torch.manual_seed(2)
     first = cheap(**inputs).logits
     second = cheap(**inputs).logits

@@ -54,7 +54,15 @@ def start(ranks: Ranks, device: torch.device) -> torch.device:
 
 
 def stop() -> None:
+    """Called by every rank at the same point, after the last collective.
+
+    The barrier first: gloo's worker thread may still be dropping the last all-gather's work,
+    whose tensors were made in Python, and that needs the GIL. Freeing the process group (with
+    the DDP wrapper that holds it) joins that thread while holding the GIL, and a rank hung there
+    once in CI. Once every rank has passed the barrier, no earlier work is still held.
+    """
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

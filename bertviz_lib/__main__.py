@@ -10,7 +10,7 @@ import argparse
 import sys
 from dataclasses import MISSING, fields
 
-from . import runs
+from . import distributed, runs
 from .config import DataConfig, TrainConfig
 
 SHORT_FLAGS = {"learning_rate": ["--lr"]}
@@ -121,4 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if distributed.from_environment().several:
+        distributed.leave(code)  # a torchrun rank skips freeing its process group
+    sys.exit(code)

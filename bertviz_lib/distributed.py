@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -53,17 +54,25 @@ def start(ranks: Ranks, device: torch.device) -> torch.device:
     return device
 
 
-def stop() -> None:
-    """Called by every rank at the same point, after the last collective.
+_HELD_UNTIL_EXIT: list = []
 
-    The barrier first: gloo's worker thread may still be dropping the last all-gather's work,
-    whose tensors were made in Python, and that needs the GIL. Freeing the process group (with
-    the DDP wrapper that holds it) joins that thread while holding the GIL, and a rank hung there
-    once in CI. Once every rank has passed the barrier, no earlier work is still held.
+
+def hold_until_exit(model: torch.nn.Module) -> None:
+    """Keep the process group, and the DDP wrapper that holds it, until the process ends.
+
+    Why not free it: in PyTorch 2.13 freeing a gloo group joins its worker threads while holding
+    the GIL, and a worker that still holds the last collective's work must take the GIL to free
+    that work's tensors (made in Python). Rank 1 hung there, in CI, twice. So a torchrun rank
+    never frees the group: it ends through `leave`, which skips every destructor.
     """
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    _HELD_UNTIL_EXIT.append(model)
+
+
+def leave(code: int) -> None:
+    """End a torchrun rank at once, after flushing what it printed (see `hold_until_exit`)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def share(batches: list, ranks: Ranks) -> list:

@@ -441,7 +441,8 @@ def fit(
     if best.state is not None:
         s.network.load_state_dict(best.state)
     agree = distributed.weights_agree(s.network, s.ranks)  # every rank takes part
-    distributed.stop()
+    if s.ranks.several:
+        distributed.hold_until_exit(s.model)
     emit({"event": "end", "stopped": stopped, "steps": step, "seconds": seconds,
           "best_step": best.step, "best_epoch": best.epoch, "best_metric": metric_name,
           "best_score": best.score, "ranks": s.ranks.world, "ranks_agree": agree})  # fmt: skip

@@ -10,7 +10,14 @@ import torch
 
 from bertviz_lib import explain, heads, runs
 from bertviz_lib.config import DataConfig
-from bertviz_lib.explain.path_integral import FIRST_NODES
+from bertviz_lib.explain.explanation import endpoints
+from bertviz_lib.explain.path_integral import (
+    NODES_PER_PIECE,
+    NODES_STEEP,
+    SCAN_POINTS,
+    straight_path,
+    stretches_from_scan,
+)
 from bertviz_lib.predict import Predictor
 from bertviz_lib.training_run import run_training
 
@@ -85,11 +92,20 @@ def test_numbers_equal_a_direct_layer_integrated_gradients_call(predictor):
     assert result.delta == pytest.approx(float(delta[0]), abs=1e-4)
 
 
-def test_auto_mode_starts_as_a_captum_call_and_refines_until_under_tolerance(predictor):
-    first = explain.explain(predictor, NEGATIVE, n_steps=FIRST_NODES)
-    assert abs(first.delta) > 1e-3  # the first try alone is not good enough: refining is tested
+def scanned(predictor: Predictor, points: int):
+    return endpoints(predictor.model, predictor.tokenizer, NEGATIVE,
+                     problem_type=predictor.problem_type, label_names=predictor.label_names,
+                     target=None, max_length=128, baseline="pad", scan_points=points)  # fmt: skip
+
+
+def test_auto_mode_places_its_first_nodes_from_the_scan_and_refines_until_under_tolerance(
+    predictor,
+):
+    ends = scanned(predictor, SCAN_POINTS)
+    first = sum(s.nodes for s in stretches_from_scan(ends.scan, 1e-3 / 4))
     auto = explain.explain(predictor, NEGATIVE, tolerance=1e-3)
-    assert auto.tries[0] == (FIRST_NODES, pytest.approx(first.delta, abs=1e-5))
+    assert auto.tries[0][0] == first
+    assert len(auto.tries) > 1  # the first round alone was not enough here: refining is tested
     assert auto.converged is True and abs(auto.delta) < 1e-3
     spent = [n for n, _ in auto.tries]
     assert spent == sorted(set(spent)) and auto.n_steps == spent[-1] <= 128
@@ -100,9 +116,30 @@ def test_auto_mode_starts_as_a_captum_call_and_refines_until_under_tolerance(pre
     assert auto.token_attributions == pytest.approx(reference.token_attributions, abs=2e-3)
 
 
+def test_the_scan_reads_f_along_the_same_path_the_gradients_follow(predictor):
+    ends = scanned(predictor, 4)
+    assert [a for a, _ in ends.scan] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
+    assert ends.scan[0][1] == ends.baseline_probability and ends.scan[-1][1] == ends.probability
+    _, f_nodes = straight_path(ends.at, ends.start, ends.inputs, 64)([a for a, _ in ends.scan])
+    assert f_nodes.tolist() == pytest.approx([f for _, f in ends.scan], abs=1e-5)
+
+
+def test_a_step_in_the_scan_gets_the_nodes_and_flat_stretches_are_merged():
+    alphas = [i / 8 for i in range(9)]
+    step = [0.1] * 4 + [0.9] * 5  # f jumps between 3/8 and 4/8
+    stretches = stretches_from_scan(list(zip(alphas, step, strict=True)), flat=0.0025)
+    assert [(s.low, s.high, s.nodes) for s in stretches] == [
+        (0, 3 / 8, 1), (3 / 8, 4 / 8, NODES_STEEP), (4 / 8, 1, 1)
+    ]  # fmt: skip
+    ramp = stretches_from_scan([(a, 0.05 * i) for i, a in enumerate(alphas)], flat=0.0025)
+    assert [s.nodes for s in ramp] == [NODES_PER_PIECE] * 8
+    assert [s.low for s in ramp] == alphas[:-1] and [s.high for s in ramp] == alphas[1:]
+
+
 def test_auto_mode_stops_at_the_step_budget_and_says_it_did_not_converge(predictor):
-    capped = explain.explain(predictor, NEGATIVE, tolerance=1e-12, max_steps=40)
-    assert capped.converged is False and capped.n_steps <= 40
+    capped = explain.explain(predictor, NEGATIVE, tolerance=1e-12, max_steps=80)
+    assert capped.converged is False and capped.n_steps <= 80
+    assert len(capped.tries) > 1  # it refined at least once before the budget ran out
     assert abs(capped.tries[-1][1]) < abs(capped.tries[0][1])  # what it spent still helped
 
 

@@ -143,6 +143,7 @@ class Endpoints:
     forward: Callable  # f(embeddings, mask) -> the target's probability per row
     inputs: torch.Tensor  # the text's word embeddings
     start: torch.Tensor  # the baseline's
+    scan: list[tuple[float, float]] = field(default_factory=list)  # (alpha, f) along the path
 
     @property
     def change(self) -> float:
@@ -163,29 +164,38 @@ def endpoints(
     target: int | str | None,
     max_length: int,
     baseline: str,
+    scan_points: int = 0,
 ) -> Endpoints:
-    """Encode, embed the text and its baseline, and read both probabilities in one forward pass."""
+    """Encode, embed the text and its baseline, and read both probabilities in one forward pass;
+    with `scan_points`, also f at that many evenly spaced intervals of the straight path between
+    them (the rows cost little in a pass that reads every weight anyway)."""
     if baseline not in BASELINES:
         raise ValueError(f"Unknown baseline '{baseline}'; choose one of {BASELINES}.")
     started = time.perf_counter()
     model.eval()
     encoded = encode(tokenizer, text, max_length, device_of(model))
+    inner = torch.linspace(0, 1, scan_points + 1)[1:-1].tolist() if scan_points else []
     with torch.no_grad():
         inputs = model.get_input_embeddings()(encoded.ids)
         start = baseline_embeddings(model, tokenizer, encoded, baseline)
-        both = torch.cat([inputs, start])
-        logits = model(inputs_embeds=both, attention_mask=encoded.mask.expand(2, -1)).logits
-        probabilities = heads.probabilities(problem_type, logits)
+        alphas = torch.tensor(inner, dtype=inputs.dtype, device=inputs.device).view(-1, 1, 1)
+        rows = torch.cat([inputs, start, start + alphas * (inputs - start)])
+        mask = encoded.mask.expand(len(rows), -1)
+        probabilities = heads.probabilities(
+            problem_type, model(inputs_embeds=rows, attention_mask=mask).logits
+        )
     index = choose_target(probabilities[0], label_names, target)
+    f = probabilities[:, index].float().tolist()
     return Endpoints(
         started=started,
         encoded=encoded,
         target=index,
-        probability=float(probabilities[0, index]),
-        baseline_probability=float(probabilities[1, index]),
+        probability=f[0],
+        baseline_probability=f[1],
         forward=probability_of(model, problem_type, index),
         inputs=inputs,
         start=start,
+        scan=[(0.0, f[1]), *zip(inner, f[2:], strict=True), (1.0, f[0])] if inner else [],
     )
 
 

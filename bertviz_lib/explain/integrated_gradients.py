@@ -5,7 +5,8 @@ interpolates the layer's output; we hand the word embeddings to the model as `in
 `IntegratedGradients` on them instead. The numbers are the same (a test checks them against a
 direct `LayerIntegratedGradients` call), and a baseline can then be the all-zero embedding too.
 
-The auto mode places its nodes adaptively (see `path_integral`).
+The auto mode places its first nodes from a scan of f along the path, read in the forward pass
+that finds the prediction, and then refines where the error is (see `path_integral`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import torch
 
 from .explanation import Endpoints, Explanation, build_explanation, endpoints
-from .path_integral import integrate, straight_path
+from .path_integral import SCAN_POINTS, integrate, straight_path
 
 
 def explain_integrated_gradients(
@@ -35,13 +36,15 @@ def explain_integrated_gradients(
 ) -> Explanation:
     """Integrated Gradients on the word embeddings, with its convergence delta as the trust check.
 
-    A fixed `n_steps` is a plain Captum call. With `n_steps=None` (auto), stretches of the path are
-    refined until the sum of their |errors| is under `tolerance` (so errors of opposite sign cannot
-    hide each other) or `max_steps` gradient evaluations are spent. `tries` keeps (evaluations so
+    A fixed `n_steps` is a plain Captum call. With `n_steps=None` (auto), the first nodes are placed
+    from a scan of f along the path, then stretches of the path are refined until the sum of their
+    |errors| is under `tolerance` (so errors of opposite sign cannot hide each other) or
+    `max_steps` gradient evaluations are spent. `tries` keeps (evaluations so
     far, delta) per round. Completeness: the attributions sum to f(input) - f(baseline) + delta.
     """
     ends = endpoints(model, tokenizer, text, problem_type=problem_type, label_names=label_names,
-                     target=target, max_length=max_length, baseline=baseline)  # fmt: skip
+                     target=target, max_length=max_length, baseline=baseline,
+                     scan_points=0 if n_steps else SCAN_POINTS)  # fmt: skip
     if n_steps:
         attributions = _captum(ends, n_steps, internal_batch_size)
         delta = float(attributions.sum()) - ends.change
@@ -50,7 +53,7 @@ def explain_integrated_gradients(
         path = straight_path(ends.at, ends.start, ends.inputs, internal_batch_size)
         attributions, tries, steps, error = integrate(
             path, ends.baseline_probability, ends.probability, tolerance=tolerance,
-            max_steps=max_steps,
+            max_steps=max_steps, scan=ends.scan,
         )  # fmt: skip
         delta = tries[-1][1]
     return build_explanation(

@@ -200,7 +200,8 @@ def test_explain_prints_attributions_with_the_convergence_check(trained, capsys)
     assert explanation["method"] == "integrated_gradients"
     assert explanation["words"] == ["the", "film", "was", "superb"]
     assert len(explanation["word_attributions"]) == 4
-    assert 6 <= explanation["n_steps"] <= 128 and explanation["delta"] is not None
+    # One node is enough where f barely moves along the whole path; completeness checks it.
+    assert 1 <= explanation["n_steps"] <= 128 and explanation["delta"] is not None
     change = explanation["target_probability"] - explanation["baseline_probability"]
     assert sum(explanation["token_attributions"]) == pytest.approx(change + explanation["delta"])
     aopc = explanation["aopc"]

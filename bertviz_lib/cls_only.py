@@ -1,4 +1,5 @@
-"""During training, the last encoder layer computes the [CLS] position alone.
+"""During training, and on request where only the logits are read, the last encoder layer
+computes the [CLS] position alone.
 
 Why: a BERT classifier reads one vector, the last layer's [CLS] (through the pooler). Every other
 position of the last layer feeds nothing, yet computing it costs as much as computing [CLS]: its
@@ -7,14 +8,20 @@ and values are still needed for every position, since [CLS] attends to all of th
 rest gives the same loss and the same gradients (a test compares them) and removes about a sixth
 of a 6-layer model's training compute, which on a CPU is most of what a step costs.
 
-Only training takes the shortcut: in evaluation mode (prediction, attention, attributions) the
-layer runs whole, because those read every position. The weights are untouched, so a saved model
-is a plain BertForSequenceClassification.
+Training takes the shortcut. In evaluation mode the layer runs whole, because attention maps and
+hidden states read every position; code that reads only the logits (prediction, and the many
+passes of attributions) asks for the shortcut inside `cls_only_in_eval`, which holds for its own
+thread alone, so an attention map drawn at the same time in another Streamlit session still sees
+every position. The weights are untouched, so a saved model is a plain
+BertForSequenceClassification.
 """
 
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -23,6 +30,8 @@ from transformers.models.bert.modeling_bert import (
     BertLayer,
     eager_attention_forward,
 )
+
+_IN_EVAL = ContextVar("cls_only_in_eval", default=False)
 
 
 def compute_only_cls_in_last_layer(model: torch.nn.Module) -> bool:
@@ -33,12 +42,27 @@ def compute_only_cls_in_last_layer(model: torch.nn.Module) -> bool:
     last = model.bert.encoder.layer[-1]
     if type(last) is not BertLayer or last.is_decoder or last.chunk_size_feed_forward:
         return False
-    last.forward = types.MethodType(_forward, last)
+    if getattr(last.forward, "__func__", None) is not _forward:
+        last.forward = types.MethodType(_forward, last)
     return True
 
 
+@contextmanager
+def cls_only_in_eval(model: torch.nn.Module) -> Iterator[bool]:
+    """Within the block, in this thread, the last layer computes [CLS] alone in evaluation mode
+    too (yields whether it does). Only for callers that read nothing but the logits."""
+    if not compute_only_cls_in_last_layer(model):
+        yield False
+        return
+    token = _IN_EVAL.set(True)
+    try:
+        yield True
+    finally:
+        _IN_EVAL.reset(token)
+
+
 def _forward(layer: BertLayer, hidden_states: torch.Tensor, attention_mask=None, *args, **kwargs):
-    if not layer.training:
+    if not (layer.training or _IN_EVAL.get()):
         return BertLayer.forward(layer, hidden_states, attention_mask, *args, **kwargs)
     attention = layer.attention.self
     rows, width, _ = hidden_states.shape
@@ -57,7 +81,7 @@ def _forward(layer: BertLayer, hidden_states: torch.Tensor, attention_mask=None,
     )
     context, _ = interface(
         attention, query, key, value, attention_mask,
-        dropout=attention.dropout.p, scaling=attention.scaling,
+        dropout=attention.dropout.p if layer.training else 0.0, scaling=attention.scaling,
     )  # fmt: skip
     attended = layer.attention.output(context.reshape(rows, 1, -1), first)
     return layer.output(layer.intermediate(attended), attended)

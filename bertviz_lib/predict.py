@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import batching, heads
+from .cls_only import cls_only_in_eval
 from .devices import autocast, resolve_device
 from .metrics import prediction_ids
 from .runs import Run, RunError
@@ -35,7 +36,7 @@ def predict_probabilities(
     done = 0
     batches = batching.inference_batches(lengths, batch_size)
     for rows, batch in batching.iterate(ids, batches, pad_id, batching.padding_multiple(device)):
-        with autocast(device):
+        with autocast(device), cls_only_in_eval(model):
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         chunk = heads.probabilities(problem_type, logits).cpu().numpy()
         if result is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,8 +14,10 @@ from bertviz_lib.config import DataConfig
 from bertviz_lib.explain.explanation import endpoints
 from bertviz_lib.explain.path_integral import (
     NODES_PER_PIECE,
+    NODES_SHARP_SCANNED,
     NODES_STEEP,
     SCAN_POINTS,
+    Stretch,
     straight_path,
     stretches_from_scan,
 )
@@ -129,11 +132,37 @@ def test_a_step_in_the_scan_gets_the_nodes_and_flat_stretches_are_merged():
     step = [0.1] * 4 + [0.9] * 5  # f jumps between 3/8 and 4/8
     stretches = stretches_from_scan(list(zip(alphas, step, strict=True)), flat=0.0025)
     assert [(s.low, s.high, s.nodes) for s in stretches] == [
-        (0, 3 / 8, 1), (3 / 8, 4 / 8, NODES_STEEP), (4 / 8, 1, 1)
+        (0, 3 / 8, 1), (3 / 8, 4 / 8, NODES_SHARP_SCANNED), (4 / 8, 1, 1)
     ]  # fmt: skip
+    soft = [0.4] * 4 + [0.6] * 5  # a climb of 0.2 in f but 0.8 in logit(f): steep, not sharp
+    stretches = stretches_from_scan(list(zip(alphas, soft, strict=True)), flat=0.0025)
+    assert [s.nodes for s in stretches] == [1, NODES_STEEP, 1]
     ramp = stretches_from_scan([(a, 0.05 * i) for i, a in enumerate(alphas)], flat=0.0025)
     assert [s.nodes for s in ramp] == [NODES_PER_PIECE] * 8
     assert [s.low for s in ramp] == alphas[:-1] and [s.high for s in ramp] == alphas[1:]
+
+
+def logistic(alpha: np.ndarray, slope: float = 60.0, middle: float = 0.43) -> np.ndarray:
+    return 1 / (1 + np.exp(-slope * (alpha - middle)))
+
+
+def test_across_a_logistic_climb_nodes_follow_f_and_one_node_integrates_it():
+    low, high = 3 / 8, 4 / 8
+    climb = Stretch(low, high, float(logistic(low)), float(logistic(high)), nodes=1)
+    slope = lambda a: 60.0 * logistic(a) * (1 - logistic(a))  # noqa: E731  df/dalpha
+    alphas, weights = climb.nodes_and_weights()
+    assert low < alphas[0] < high
+    assert float(weights @ slope(alphas)) == pytest.approx(climb.f_high - climb.f_low, rel=1e-9)
+    evenly = dataclasses.replace(climb, nodes=4, follow_f=False)
+    alphas, weights = evenly.nodes_and_weights()  # Gauss-Legendre in alpha misses, 4 nodes or not
+    assert abs(float(weights @ slope(alphas)) - (climb.f_high - climb.f_low)) > 1e-2
+
+
+def test_where_f_hardly_moves_the_nodes_are_plain_gauss_legendre():
+    flat = Stretch(0.5, 1.0, 0.96, 0.97, nodes=3)  # logit(f) changes by 0.3
+    alphas, weights = flat.nodes_and_weights()
+    x, w = np.polynomial.legendre.leggauss(3)
+    assert alphas == pytest.approx(0.75 + 0.25 * x) and weights == pytest.approx(0.25 * w)
 
 
 def test_auto_mode_stops_at_the_step_budget_and_says_it_did_not_converge(predictor):

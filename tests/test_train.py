@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertviz_lib import runs
+from bertviz_lib import heads, runs
 from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data import DataReport, LabelledData, PreparedData
 from bertviz_lib.predict import Predictor
@@ -96,6 +96,11 @@ def test_each_head_trains_saves_loads_and_predicts(tiny_model_dir, tmp_path, pro
     assert predictor.label_names == data.train.label_names
     probabilities = predictor.predict_proba(data.validation.texts)
     assert probabilities.shape == (len(data.validation), len(data.train.label_names))
+    encoded = predictor.tokenizer(data.validation.texts, padding=True, return_tensors="pt",
+                                  truncation=True, max_length=predictor.max_length)  # fmt: skip
+    with torch.no_grad():  # a plain call runs the whole last layer; prediction reads [CLS] alone
+        whole = heads.probabilities(problem_type, predictor.model(**encoded).logits)
+    assert np.allclose(probabilities, whole.numpy(), atol=1e-5)
     if problem_type != "multi_label":
         assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     key = "micro_f1" if problem_type == "multi_label" else "accuracy"

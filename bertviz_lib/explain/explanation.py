@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import heads
+from ..cls_only import cls_only_in_eval
 
 BASELINES = ("pad", "mask", "zero")
 
@@ -175,7 +176,7 @@ def endpoints(
     model.eval()
     encoded = encode(tokenizer, text, max_length, device_of(model))
     inner = torch.linspace(0, 1, scan_points + 1)[1:-1].tolist() if scan_points else []
-    with torch.no_grad():
+    with torch.no_grad(), cls_only_in_eval(model):
         inputs = model.get_input_embeddings()(encoded.ids)
         start = baseline_embeddings(model, tokenizer, encoded, baseline)
         alphas = torch.tensor(inner, dtype=inputs.dtype, device=inputs.device).view(-1, 1, 1)

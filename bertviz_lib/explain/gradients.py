@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from ..cls_only import cls_only_in_eval
 from .explanation import Explanation, begin, build_explanation, probability_of
 
 
@@ -26,7 +27,7 @@ def gradient_x_input(
         model, tokenizer, text, problem_type, label_names, target, max_length
     )
     forward = probability_of(model, problem_type, index)
-    with torch.enable_grad():
+    with torch.enable_grad(), cls_only_in_eval(model):
         inputs = model.get_input_embeddings()(encoded.ids).detach().requires_grad_()
         attributions = InputXGradient(forward).attribute(
             inputs, additional_forward_args=(encoded.mask,)

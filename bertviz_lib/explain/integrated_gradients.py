@@ -6,7 +6,8 @@ interpolates the layer's output; we hand the word embeddings to the model as `in
 direct `LayerIntegratedGradients` call), and a baseline can then be the all-zero embedding too.
 
 The auto mode places its first nodes from a scan of f along the path, read in the forward pass
-that finds the prediction, and then refines where the error is (see `path_integral`).
+that finds the prediction, and then refines where the error is (see `path_integral`). Every pass
+computes the last layer for [CLS] alone (`cls_only_in_eval`): only the logits are read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 import torch
 
+from ..cls_only import cls_only_in_eval
 from .explanation import Endpoints, Explanation, build_explanation, endpoints
 from .path_integral import SCAN_POINTS, integrate, straight_path
 
@@ -45,17 +47,18 @@ def explain_integrated_gradients(
     ends = endpoints(model, tokenizer, text, problem_type=problem_type, label_names=label_names,
                      target=target, max_length=max_length, baseline=baseline,
                      scan_points=0 if n_steps else SCAN_POINTS)  # fmt: skip
-    if n_steps:
-        attributions = _captum(ends, n_steps, internal_batch_size)
-        delta = float(attributions.sum()) - ends.change
-        tries, steps, error = [(n_steps, delta)], n_steps, abs(delta)
-    else:
-        path = straight_path(ends.at, ends.start, ends.inputs, internal_batch_size)
-        attributions, tries, steps, error = integrate(
-            path, ends.baseline_probability, ends.probability, tolerance=tolerance,
-            max_steps=max_steps, scan=ends.scan,
-        )  # fmt: skip
-        delta = tries[-1][1]
+    with cls_only_in_eval(model):
+        if n_steps:
+            attributions = _captum(ends, n_steps, internal_batch_size)
+            delta = float(attributions.sum()) - ends.change
+            tries, steps, error = [(n_steps, delta)], n_steps, abs(delta)
+        else:
+            path = straight_path(ends.at, ends.start, ends.inputs, internal_batch_size)
+            attributions, tries, steps, error = integrate(
+                path, ends.baseline_probability, ends.probability, tolerance=tolerance,
+                max_steps=max_steps, scan=ends.scan,
+            )  # fmt: skip
+            delta = tries[-1][1]
     return build_explanation(
         "integrated_gradients",
         ends.encoded,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..cls_only import cls_only_in_eval
 from .explanation import Endpoints, endpoints
 from .path_integral import Path, integrate, straight_path
 
@@ -61,14 +62,15 @@ def layer_attributions(
     values, deltas, steps, errors = [], [], [], []
     for layer in encoder_layers(model):
         path = _layer_path(ends, layer, internal_batch_size)
-        per_token, tries, spent, error = integrate(
-            path,
-            ends.baseline_probability,
-            ends.probability,
-            n_steps=n_steps,
-            tolerance=tolerance,
-            max_steps=max_steps,
-        )
+        with cls_only_in_eval(model):  # at the last layer, the hook patches in every position
+            per_token, tries, spent, error = integrate(
+                path,
+                ends.baseline_probability,
+                ends.probability,
+                n_steps=n_steps,
+                tolerance=tolerance,
+                max_steps=max_steps,
+            )
         values.append(per_token.numpy())
         deltas.append(tries[-1][1])
         steps.append(spent)

@@ -13,6 +13,12 @@ five more nodes in it (the weights are read once per pass). So the first round's
 from a scan: f at a few evenly spaced points, read in the forward pass that finds the prediction
 anyway. Stretches where f barely moves are merged and get one node; where it moves, more. Most
 sentences then converge in the first round.
+
+Within a stretch where f climbs, the nodes are spread evenly in f rather than in alpha, by way of
+the logistic curve through the stretch's two ends: a confident classifier changes its mind over a
+short part of the path, and its probability there looks more like a logistic curve than like the
+polynomial that Gauss-Legendre integrates exactly. The weights carry the change of variable, so
+the sum is still an estimate of the same integral, and its error is measured as before.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ import numpy as np
 import torch
 
 FIRST_NODES = 6  # the first try without a scan: Gauss-Legendre with 6 nodes over the whole path
-SCAN_POINTS = 8  # intervals of the forward-only scan that places the first nodes
+SCAN_POINTS = 6  # intervals of the forward-only scan that places the first nodes
 NODES_PER_PIECE = 2  # a stretch after a split
 NODES_STEEP = 4  # a stretch across which f moves by STEEP or more
+NODES_SHARP_SCANNED = 8  # a scan interval across which logit(f) also climbs by SHARP or more
 STEEP = 0.1
+SHARP = 4.0  # f from 0.12 to 0.88 or further: the decision flips somewhere in the interval
+LOGISTIC_FROM = 1.0  # the change of logit(f) across a stretch from which nodes follow f
 
 # alphas -> (gradient . (input - baseline) per node and token, f per node)
 Path = Callable[[list[float]], tuple[torch.Tensor, np.ndarray]]
@@ -42,6 +51,7 @@ class Stretch:
     f_low: float
     f_high: float
     nodes: int
+    follow_f: bool = True  # place the nodes along the logistic curve through the two ends
     alphas: np.ndarray | None = None
     f_alphas: np.ndarray | None = None
     per_token: torch.Tensor | None = None  # this stretch's share of the attributions
@@ -49,6 +59,19 @@ class Stretch:
     @property
     def error(self) -> float:
         return float(self.per_token.sum()) - (self.f_high - self.f_low)
+
+    def nodes_and_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Gauss-Legendre on [low, high], or, where logit(f) changes by LOGISTIC_FROM or more,
+        Gauss-Legendre in u = f along the logistic curve through (low, f_low), (high, f_high)."""
+        x, w = np.polynomial.legendre.leggauss(self.nodes)
+        share, width = (x + 1) / 2, self.high - self.low
+        z_low, z_high = _logit(self.f_low), _logit(self.f_high)
+        if not self.follow_f or abs(z_high - z_low) < LOGISTIC_FROM:
+            return self.low + width * share, width / 2 * w
+        u = np.clip(self.f_low + share * (self.f_high - self.f_low), CLIP, 1 - CLIP)
+        per_logit = width / (z_high - z_low)
+        alphas = self.low + per_logit * (_logit(u) - z_low)
+        return alphas, w / 2 * per_logit * (self.f_high - self.f_low) / (u * (1 - u))
 
     def split(self, flat: float) -> list[Stretch]:
         """New stretches between the old nodes, whose f values are already known. Where f barely
@@ -61,6 +84,14 @@ class Stretch:
         ]
 
 
+CLIP = 1e-6
+
+
+def _logit(f):
+    f = np.clip(f, CLIP, 1 - CLIP)
+    return np.log(f / (1 - f))
+
+
 def _nodes_for(change: float, flat: float) -> int:
     return 1 if change < flat else NODES_STEEP if change >= STEEP else NODES_PER_PIECE
 
@@ -68,7 +99,8 @@ def _nodes_for(change: float, flat: float) -> int:
 def stretches_from_scan(scan: Sequence[tuple[float, float]], flat: float) -> list[Stretch]:
     """First stretches from (alpha, f) at a few points from 0 to 1: neighbouring intervals
     across which f moves by less than `flat` become one stretch, and each stretch gets nodes by
-    how far f moves across it."""
+    how far f moves across it. Where the decision flips inside an interval, the flip may sit
+    anywhere in it and need not follow the logistic through its ends, so it gets twice the nodes."""
     stretches: list[Stretch] = []
     for (low, f_low), (high, f_high) in zip(scan, scan[1:], strict=False):
         last = stretches[-1] if stretches else None
@@ -78,6 +110,9 @@ def stretches_from_scan(scan: Sequence[tuple[float, float]], flat: float) -> lis
             stretches.append(Stretch(low, high, f_low, f_high, 0))
     for stretch in stretches:
         stretch.nodes = _nodes_for(abs(stretch.f_high - stretch.f_low), flat)
+        sharp = abs(_logit(stretch.f_high) - _logit(stretch.f_low)) >= SHARP
+        if stretch.nodes == NODES_STEEP and sharp:
+            stretch.nodes = NODES_SHARP_SCANNED
     return stretches
 
 
@@ -101,7 +136,7 @@ def integrate(
     if scan and not n_steps:
         stretches = stretches_from_scan(scan, tolerance / 4)
     else:
-        stretches = [Stretch(0.0, 1.0, f_start, f_end, n_steps or FIRST_NODES)]
+        stretches = [Stretch(0.0, 1.0, f_start, f_end, n_steps or FIRST_NODES, not n_steps)]
     _evaluate(path, stretches)
     spent, tries = sum(s.nodes for s in stretches), []
     while True:
@@ -137,11 +172,9 @@ def _evaluate(path: Path, stretches: list[Stretch]) -> None:
     """Gauss-Legendre nodes of every stretch, evaluated together in as few passes as possible."""
     alphas, weights, owner = [], [], []
     for number, stretch in enumerate(stretches):
-        x, w = np.polynomial.legendre.leggauss(stretch.nodes)
-        half = (stretch.high - stretch.low) / 2
-        stretch.alphas = stretch.low + half * (x + 1)
+        stretch.alphas, stretch_weights = stretch.nodes_and_weights()
         alphas += stretch.alphas.tolist()
-        weights += (half * w).tolist()
+        weights += stretch_weights.tolist()
         owner += [number] * stretch.nodes
     gradients, f_nodes = path(alphas)
     per_node = gradients * torch.tensor(weights, dtype=gradients.dtype).view(-1, 1)

@@ -11,6 +11,7 @@ import time
 import torch
 
 from .. import heads
+from ..cls_only import cls_only_in_eval
 from .explanation import Explanation, begin, build_explanation, endpoints
 
 
@@ -39,7 +40,7 @@ def occlusion(
     filler = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
     positions = [i for i, is_special in enumerate(encoded.special) if not is_special]
     drops = torch.zeros(len(encoded.tokens))
-    with torch.no_grad():
+    with torch.no_grad(), cls_only_in_eval(model):
         for chunk in range(0, len(positions), batch_size):
             rows = positions[chunk : chunk + batch_size]
             ids = encoded.ids.repeat(len(rows), 1)
@@ -101,7 +102,7 @@ def _sampled(
         explainer = KernelShap(ends.forward)
     else:
         explainer = Lime(ends.forward, interpretable_model=SkLearnLinearRegression())
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    with torch.no_grad(), torch.random.fork_rng(devices=[]), cls_only_in_eval(model):
         torch.manual_seed(seed)
         attributions = explainer.attribute(
             inputs,

@@ -14,11 +14,12 @@ from a scan: f at a few evenly spaced points, read in the forward pass that find
 anyway. Stretches where f barely moves are merged and get one node; where it moves, more. Most
 sentences then converge in the first round.
 
-Within a stretch where f climbs, the nodes are spread evenly in f rather than in alpha, by way of
-the logistic curve through the stretch's two ends: a confident classifier changes its mind over a
-short part of the path, and its probability there looks more like a logistic curve than like the
-polynomial that Gauss-Legendre integrates exactly. The weights carry the change of variable, so
-the sum is still an estimate of the same integral, and its error is measured as before.
+Within a stretch where f climbs or falls steeply, the nodes are spread evenly in f rather than in
+alpha, by way of the logistic curve through the stretch's two ends: a confident classifier changes
+its mind over a short part of the path, and its probability there looks more like a logistic curve
+than like the polynomial that Gauss-Legendre integrates exactly. The weights carry the change of
+variable, so the sum is still an estimate of the same integral, and its error is measured as
+before.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ NODES_SHARP_SCANNED = 8  # a scan interval across which logit(f) also climbs by 
 STEEP = 0.1
 SHARP = 4.0  # f from 0.12 to 0.88 or further: the decision flips somewhere in the interval
 LOGISTIC_FROM = 1.0  # the change of logit(f) across a stretch from which nodes follow f
+CLIP = 1e-6  # f is kept within [CLIP, 1 - CLIP] for its logit
 
 # alphas -> (gradient . (input - baseline) per node and token, f per node)
 Path = Callable[[list[float]], tuple[torch.Tensor, np.ndarray]]
@@ -82,9 +84,6 @@ class Stretch:
             Stretch(a, b, fa, fb, _nodes_for(abs(fb - fa), flat))
             for a, b, fa, fb in zip(points, points[1:], values, values[1:], strict=False)
         ]
-
-
-CLIP = 1e-6
 
 
 def _logit(f):

@@ -146,12 +146,14 @@ def logistic(alpha: np.ndarray, slope: float = 60.0, middle: float = 0.43) -> np
     return 1 / (1 + np.exp(-slope * (alpha - middle)))
 
 
-def test_across_a_logistic_climb_nodes_follow_f_and_one_node_integrates_it():
+@pytest.mark.parametrize("sign", [1, -1])  # a climb, and the same curve falling
+def test_across_a_logistic_climb_nodes_follow_f_and_one_node_integrates_it(sign):
     low, high = 3 / 8, 4 / 8
-    climb = Stretch(low, high, float(logistic(low)), float(logistic(high)), nodes=1)
-    slope = lambda a: 60.0 * logistic(a) * (1 - logistic(a))  # noqa: E731  df/dalpha
+    f = lambda a: logistic(a) if sign > 0 else 1 - logistic(a)  # noqa: E731
+    climb = Stretch(low, high, float(f(low)), float(f(high)), nodes=1)
+    slope = lambda a: sign * 60.0 * logistic(a) * (1 - logistic(a))  # noqa: E731  df/dalpha
     alphas, weights = climb.nodes_and_weights()
-    assert low < alphas[0] < high
+    assert low < alphas[0] < high and weights[0] > 0
     assert float(weights @ slope(alphas)) == pytest.approx(climb.f_high - climb.f_low, rel=1e-9)
     evenly = dataclasses.replace(climb, nodes=4, follow_f=False)
     alphas, weights = evenly.nodes_and_weights()  # Gauss-Legendre in alpha misses, 4 nodes or not

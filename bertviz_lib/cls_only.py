@@ -35,8 +35,9 @@ _IN_EVAL = ContextVar("cls_only_in_eval", default=False)
 
 
 def compute_only_cls_in_last_layer(model: torch.nn.Module) -> bool:
-    """Make `model`'s last layer compute [CLS] alone while training; False when the model is not
-    one where that is known to be exact (a plain BERT encoder under a pooled classifier)."""
+    """Make `model`'s last layer compute [CLS] alone while training and inside `cls_only_in_eval`;
+    False when the model is not one where that is known to be exact (a plain BERT encoder under a
+    pooled classifier)."""
     if type(model) is not BertForSequenceClassification:
         return False
     last = model.bert.encoder.layer[-1]

@@ -35,16 +35,18 @@ def predict_probabilities(
     result = None
     done = 0
     batches = batching.inference_batches(lengths, batch_size)
-    for rows, batch in batching.iterate(ids, batches, pad_id, batching.padding_multiple(device)):
-        with autocast(device), cls_only_in_eval(model):
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-        chunk = heads.probabilities(problem_type, logits).cpu().numpy()
-        if result is None:
-            result = np.zeros((len(ids), chunk.shape[1]), dtype=np.float32)
-        result[rows] = chunk
-        done += len(rows)
-        if on_progress:
-            on_progress(done, len(ids))
+    multiple = batching.padding_multiple(device)
+    with cls_only_in_eval(model):  # only the logits are read
+        for rows, batch in batching.iterate(ids, batches, pad_id, multiple):
+            with autocast(device):
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+            chunk = heads.probabilities(problem_type, logits).cpu().numpy()
+            if result is None:
+                result = np.zeros((len(ids), chunk.shape[1]), dtype=np.float32)
+            result[rows] = chunk
+            done += len(rows)
+            if on_progress:
+                on_progress(done, len(ids))
     model.train(was_training)
     return result
 

@@ -16,7 +16,7 @@ from bertviz_lib.explain.path_integral import (
     NODES_PER_PIECE,
     NODES_SHARP_SCANNED,
     NODES_STEEP,
-    SCAN_POINTS,
+    SCAN_INTERVALS,
     Stretch,
     straight_path,
     stretches_from_scan,
@@ -95,16 +95,17 @@ def test_numbers_equal_a_direct_layer_integrated_gradients_call(predictor):
     assert result.delta == pytest.approx(float(delta[0]), abs=1e-4)
 
 
-def scanned(predictor: Predictor, points: int):
+def scanned(predictor: Predictor, intervals: int):
     return endpoints(predictor.model, predictor.tokenizer, NEGATIVE,
                      problem_type=predictor.problem_type, label_names=predictor.label_names,
-                     target=None, max_length=128, baseline="pad", scan_points=points)  # fmt: skip
+                     target=None, max_length=128, baseline="pad",
+                     scan_intervals=intervals)  # fmt: skip
 
 
 def test_auto_mode_places_its_first_nodes_from_the_scan_and_refines_until_under_tolerance(
     predictor,
 ):
-    ends = scanned(predictor, SCAN_POINTS)
+    ends = scanned(predictor, SCAN_INTERVALS)
     first = sum(s.nodes for s in stretches_from_scan(ends.scan, 1e-3 / 4))
     auto = explain.explain(predictor, NEGATIVE, tolerance=1e-3)
     assert auto.tries[0][0] == first

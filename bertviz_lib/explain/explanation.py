@@ -165,17 +165,17 @@ def endpoints(
     target: int | str | None,
     max_length: int,
     baseline: str,
-    scan_points: int = 0,
+    scan_intervals: int = 0,
 ) -> Endpoints:
     """Encode, embed the text and its baseline, and read both probabilities in one forward pass;
-    with `scan_points`, also f at that many evenly spaced intervals of the straight path between
-    them (the rows cost little in a pass that reads every weight anyway)."""
+    with `scan_intervals`, also f at the inner ends of that many equal intervals of the straight
+    path between them (the rows cost little in a pass that reads every weight anyway)."""
     if baseline not in BASELINES:
         raise ValueError(f"Unknown baseline '{baseline}'; choose one of {BASELINES}.")
     started = time.perf_counter()
     model.eval()
     encoded = encode(tokenizer, text, max_length, device_of(model))
-    inner = torch.linspace(0, 1, scan_points + 1)[1:-1].tolist() if scan_points else []
+    inner = torch.linspace(0, 1, scan_intervals + 1)[1:-1].tolist() if scan_intervals else []
     with torch.no_grad(), cls_only_in_eval(model):
         inputs = model.get_input_embeddings()(encoded.ids)
         start = baseline_embeddings(model, tokenizer, encoded, baseline)

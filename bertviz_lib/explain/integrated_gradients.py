@@ -18,7 +18,7 @@ import torch
 
 from ..cls_only import cls_only_in_eval
 from .explanation import Endpoints, Explanation, build_explanation, endpoints
-from .path_integral import SCAN_POINTS, integrate, straight_path
+from .path_integral import SCAN_INTERVALS, integrate, straight_path
 
 
 def explain_integrated_gradients(
@@ -41,12 +41,12 @@ def explain_integrated_gradients(
     A fixed `n_steps` is a plain Captum call. With `n_steps=None` (auto), the first nodes are placed
     from a scan of f along the path, then stretches of the path are refined until the sum of their
     |errors| is under `tolerance` (so errors of opposite sign cannot hide each other) or
-    `max_steps` gradient evaluations are spent. `tries` keeps (evaluations so
-    far, delta) per round. Completeness: the attributions sum to f(input) - f(baseline) + delta.
+    `max_steps` gradient evaluations are spent. `tries` keeps (evaluations so far, delta) per
+    round. Completeness: the attributions sum to f(input) - f(baseline) + delta.
     """
     ends = endpoints(model, tokenizer, text, problem_type=problem_type, label_names=label_names,
                      target=target, max_length=max_length, baseline=baseline,
-                     scan_points=0 if n_steps else SCAN_POINTS)  # fmt: skip
+                     scan_intervals=0 if n_steps else SCAN_INTERVALS)  # fmt: skip
     with cls_only_in_eval(model):
         if n_steps:
             attributions = _captum(ends, n_steps, internal_batch_size)

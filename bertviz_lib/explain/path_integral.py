@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 FIRST_NODES = 6  # the first try without a scan: Gauss-Legendre with 6 nodes over the whole path
-SCAN_POINTS = 6  # intervals of the forward-only scan that places the first nodes
+SCAN_INTERVALS = 6  # equal intervals of the forward-only scan that places the first nodes
 NODES_PER_PIECE = 2  # a stretch after a split
 NODES_STEEP = 4  # a stretch across which f moves by STEEP or more
 NODES_SHARP_SCANNED = 8  # a scan interval across which logit(f) also climbs by SHARP or more
@@ -135,7 +135,8 @@ def integrate(
     if scan and not n_steps:
         stretches = stretches_from_scan(scan, tolerance / 4)
     else:
-        stretches = [Stretch(0.0, 1.0, f_start, f_end, n_steps or FIRST_NODES, not n_steps)]
+        first = n_steps or FIRST_NODES
+        stretches = [Stretch(0.0, 1.0, f_start, f_end, first, follow_f=not n_steps)]
     _evaluate(path, stretches)
     spent, tries = sum(s.nodes for s in stretches), []
     while True:

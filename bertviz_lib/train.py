@@ -27,6 +27,7 @@ from .devices import autocast, describe, resolve_device, use_all_cores
 from .graphed_step import GraphedStep
 from .metrics import classification_metrics, prediction_ids
 from .predict import predict_probabilities
+from .sparse_embedding import SparseEmbeddingGradient, use_sparse_embedding_gradient
 
 EventSink = Callable[[dict], None]
 FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # step:N, save, oom_above:N, nan_from:N (fault tests)
@@ -210,6 +211,7 @@ class Setup:
     cuda_graphs: bool = False  # the steps start on the CUDA-graph path
     cls_only: bool = False  # the last layer computes [CLS] alone while training (cls_only.py)
     cpu_dropout: bool = False  # dropout from cheaper random bits on the CPU (cpu_dropout.py)
+    sparse_embedding: SparseEmbeddingGradient | None = None  # on one CPU (sparse_embedding.py)
 
 
 def wants_cuda_graphs(config: TrainConfig, device: torch.device, ranks: distributed.Ranks) -> bool:
@@ -229,6 +231,8 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
     cls_only = compute_only_cls_in_last_layer(model)
     cpu_dropout = device.type == "cpu" and use_cpu_dropout(model)
+    one_cpu = device.type == "cpu" and not ranks.several
+    sparse_embedding = use_sparse_embedding_gradient(model) if one_cpu else None
     if train_data.problem_type != "single_label":
         start_at_base_rates(model, train_data)
     train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
@@ -261,6 +265,7 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         cuda_graphs=graphs,
         cls_only=cls_only,
         cpu_dropout=cpu_dropout,
+        sparse_embedding=sparse_embedding,
     )
 
 
@@ -293,7 +298,9 @@ def train_step(
                 torch.cuda.empty_cache()
             if emit:
                 emit(memory_event(s, len(rows)))
-    if config.max_grad_norm > 0:
+    if s.sparse_embedding is not None:
+        s.sparse_embedding.clip_and_densify(s.model.parameters(), config.max_grad_norm)
+    elif config.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(s.model.parameters(), config.max_grad_norm, foreach=True)
     s.optimizer.step()
     s.scheduler.step()
@@ -438,6 +445,8 @@ def fit(
             stopped = "early_stopping"
             break
     seconds = time.perf_counter() - started
+    if s.sparse_embedding is not None:
+        s.sparse_embedding.release()
     if best.state is not None:
         s.network.load_state_dict(best.state)
     agree = distributed.weights_agree(s.network, s.ranks)  # every rank takes part
@@ -455,7 +464,8 @@ def start_event(s: Setup, validation_rows: int) -> dict:
     return {"event": "start", "device": describe(s.device), "total_steps": s.total_steps,
             "train_rows": len(s.train_ids), "validation_rows": validation_rows,
             "trainable_parameters": trainable, "cls_only_last_layer": s.cls_only,
-            "cpu_dropout": s.cpu_dropout}  # fmt: skip
+            "cpu_dropout": s.cpu_dropout,
+            "sparse_embedding_gradient": s.sparse_embedding is not None}  # fmt: skip
 
 
 def step_event(s: Setup, step: int, seen: int, loss: float, elapsed: float) -> dict:

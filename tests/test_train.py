@@ -71,6 +71,7 @@ def test_loss_falls_on_a_learnable_set(tiny_model_dir):
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     assert result.best.metrics["accuracy"] >= 0.9
     assert result.stopped == "finished"
+    assert not result.model.get_input_embeddings().sparse  # the model is handed back as loaded
 
 
 @pytest.mark.parametrize("problem_type", ["single_label", "binary", "multi_label"])
@@ -88,7 +89,8 @@ def test_each_head_trains_saves_loads_and_predicts(tiny_model_dir, tmp_path, pro
     kinds = {event["event"] for event in run.events()}
     assert {"start", "step", "evaluation", "end"} <= kinds
     start = next(e for e in run.events() if e["event"] == "start")
-    assert start["cls_only_last_layer"] and start["cpu_dropout"]  # both CPU shortcuts were on
+    shortcuts = ("cls_only_last_layer", "cpu_dropout", "sparse_embedding_gradient")
+    assert all(start[name] for name in shortcuts)  # the CPU shortcuts were on
     saved = json.loads((run.model_dir / "config.json").read_text())
     assert "cpu_dropout" not in json.dumps(saved)  # the saved model is plain BERT
 

@@ -3,7 +3,7 @@
 Every comparison runs in one process, on one device, on the same texts, so the ratios printed are
 fair. The training part (`throughput.py`) runs HF Trainer padded to 128, HF Trainer with
 group_by_length and this project's loop (CUDA graphs on one GPU) for the same number of SST-2
-samples. `--full-run` then trains a real run with the default settings on the whole train split
+samples, the last two `--repeats` times in turn (a machine's speed drifts). `--full-run` then trains a real run with the default settings on the whole train split
 and reports its dev accuracy, so that the speed is seen beside what it buys. The explanation
 part times Integrated Gradients as Captum's defaults run it (n_steps 50, one batch,
 `LayerIntegratedGradients` on the word embeddings, [PAD] baseline) against this project's
@@ -141,19 +141,30 @@ def labelled(path: str, rows: int | None, seed: int = 0, names: list[str] | None
     return LabelledData(frame["text"].astype(str).tolist(), labels, names, "single_label")
 
 
-def training_benchmark(train_csv: str, samples: int) -> dict:
+def training_benchmark(train_csv: str, samples: int, repeats: int) -> dict:
+    """Each variant's row is its median run; the project loop's ratio to a variant is the median
+    of the ratios of runs made side by side (see `throughput.compare`)."""
     import tempfile
 
     from .throughput import compare
 
+    median = statistics.median
     data = labelled(train_csv, samples)
     with tempfile.TemporaryDirectory() as scratch:
-        results = compare(data, samples, scratch)
-    rows = [r.as_row() for r in results]
-    ours = results[-1].samples_per_s
-    for row in rows:
-        row["project_speedup"] = ours / row["samples_per_s"]
-    return {"samples": samples, "variants": rows}
+        variants = compare(data, samples, scratch, repeats)
+    ours = [r.samples_per_s for r in variants[-1]]
+    rows = []
+    for runs_of_variant in variants:
+        rates = [r.samples_per_s for r in runs_of_variant]
+        if len(rates) == len(ours):  # run in alternation with the project loop
+            ratios = [a / b for a, b in zip(ours, rates, strict=True)]
+        else:
+            ratios = [median(ours) / rates[0]]
+        median_run = sorted(runs_of_variant, key=lambda r: r.samples_per_s)[len(rates) // 2]
+        rows.append({**median_run.as_row(), "runs_samples_per_s": rates,
+                     "project_speedup": median(ratios),
+                     "project_speedups": ratios})  # fmt: skip
+    return {"samples": samples, "repeats": repeats, "variants": rows}
 
 
 def full_run(train_csv: str, dev_csv: str) -> dict:
@@ -197,6 +208,9 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['variant']:32} {r['samples_per_s']:10.1f} {r['tokens_per_s']:10.0f} "
               f"{r['first_step_seconds']:12.2f} {r['graphs']:6d} {r['capture_seconds']:9.2f} "
               f"{r['peak_memory_mb']:9.0f} {r['project_speedup']:7.2f}x")  # fmt: skip
+    for r in rows[1:-1]:
+        each = ", ".join(f"{x:.2f}x" for x in r["project_speedups"])
+        print(f"ours against {r['variant']}, run by run: {each}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CSV with 'text' and 'label' columns to train on.")  # fmt: skip
     parser.add_argument("--samples", type=int, default=1024,
                         help="Samples each training variant trains on.")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="Runs of group_by_length and of this project's loop, alternated; "
+                             "the median is reported.")  # fmt: skip
     parser.add_argument("--part", choices=["all", "train", "explain"], default="all")
     parser.add_argument("--full-run", action="store_true",
                         help="Also train a run with the default settings on all of --train-data "
@@ -222,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result: dict = {"machine": machine()}
     if args.part in ("all", "train"):
-        result["training"] = training_benchmark(args.train_data, args.samples)
+        result["training"] = training_benchmark(args.train_data, args.samples, args.repeats)
         print_table(result["training"]["variants"])
     if args.full_run:
         result["full_run"] = summary = full_run(args.train_data, args.data)

@@ -165,10 +165,19 @@ def hf_trainer(
     return Throughput(name, seen, seconds, first[0], real, _peak_memory_mb(device))
 
 
-def compare(data: LabelledData, samples: int, output_dir: str) -> list[Throughput]:
-    """All three variants on the same data, one after the other in this process."""
-    return [
-        hf_trainer(data, samples, group_by_length=False, output_dir=output_dir),
-        hf_trainer(data, samples, group_by_length=True, output_dir=output_dir),
-        project_loop(data, samples),
-    ]
+def compare(
+    data: LabelledData, samples: int, output_dir: str, repeats: int = 1
+) -> list[list[Throughput]]:
+    """Each variant's runs on the same data in this process: padded-128 once, then
+    group_by_length and this project's loop alternated `repeats` times.
+
+    A machine's speed drifts from minute to minute (on the 2-core development machine by up to a
+    third within an hour), so one run of each variant can put the drift into the ratio; runs
+    alternated in pairs see about the same drift. Padded-128 runs once: it is some ten times
+    slower, and it would take most of the time again."""
+    padded = hf_trainer(data, samples, group_by_length=False, output_dir=output_dir)
+    grouped, ours = [], []
+    for _ in range(repeats):
+        grouped.append(hf_trainer(data, samples, group_by_length=True, output_dir=output_dir))
+        ours.append(project_loop(data, samples))
+    return [[padded], grouped, ours]

@@ -1,0 +1,32 @@
+"""The benchmark's arithmetic: medians of alternated runs and the ratios of runs made side by
+side. (The timings themselves are the benchmark's business, never a test's.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from bertviz_lib import bench, throughput
+from bertviz_lib.throughput import Throughput
+
+
+def run(variant: str, samples_per_s: float) -> Throughput:
+    return Throughput(variant, 1000, 1000 / samples_per_s, 0.5, 13_000, 100.0)
+
+
+def test_rows_are_median_runs_and_ratios_are_medians_of_pairs(monkeypatch):
+    padded = [run("padded", 10.0)]
+    grouped = [run("grouped", 100.0), run("grouped", 80.0), run("grouped", 120.0)]
+    ours = [run("ours", 130.0), run("ours", 100.0), run("ours", 150.0)]
+    monkeypatch.setattr(bench, "labelled", lambda path, rows: None)
+    monkeypatch.setattr(
+        throughput, "compare", lambda data, samples, scratch, repeats: [padded, grouped, ours]
+    )
+    result = bench.training_benchmark("train.csv", 1000, 3)
+    rows = {r["variant"]: r for r in result["variants"]}
+    assert rows["grouped"]["samples_per_s"] == pytest.approx(100.0)  # the median run
+    # Pairs 1.3, 1.25, 1.25: their median, not the ratio of the medians (130 / 100).
+    assert rows["grouped"]["project_speedups"] == pytest.approx([1.3, 1.25, 1.25])
+    assert rows["grouped"]["project_speedup"] == pytest.approx(1.25)
+    assert rows["padded"]["project_speedup"] == pytest.approx(13.0)  # median of ours / its one run
+    assert rows["ours"]["project_speedup"] == pytest.approx(1.0)
+    assert result["repeats"] == 3

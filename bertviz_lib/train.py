@@ -231,7 +231,7 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
     cls_only = compute_only_cls_in_last_layer(model)
     cpu_dropout = device.type == "cpu" and use_cpu_dropout(model)
-    one_cpu = device.type == "cpu" and not ranks.several
+    one_cpu = device.type == "cpu" and not ranks.several  # DDP reduces dense gradients in buckets
     sparse_embedding = use_sparse_embedding_gradient(model) if one_cpu else None
     if train_data.problem_type != "single_label":
         start_at_base_rates(model, train_data)

@@ -3,12 +3,13 @@
 Every comparison runs in one process, on one device, on the same texts, so the ratios printed are
 fair. The training part (`throughput.py`) runs HF Trainer padded to 128, HF Trainer with
 group_by_length and this project's loop (CUDA graphs on one GPU) for the same number of SST-2
-samples, the last two `--repeats` times in turn (a machine's speed drifts). `--full-run` then trains a real run with the default settings on the whole train split
-and reports its dev accuracy, so that the speed is seen beside what it buys. The explanation
-part times Integrated Gradients as Captum's defaults run it (n_steps 50, one batch,
-`LayerIntegratedGradients` on the word embeddings, [PAD] baseline) against this project's
-adaptive auto mode, on sentences of one token length from a fine-tuned run, with |delta| beside
-each time; then [CLS] attention with rollout, and batched prediction.
+samples, the last two `--repeats` times in turn (a machine's speed drifts). `--full-run` then
+trains a real run with the default settings on the whole train split and reports its dev
+accuracy, so that the speed is seen beside what it buys. The explanation part times Integrated
+Gradients as Captum's defaults run it (n_steps 50, one batch, `LayerIntegratedGradients` on the
+word embeddings, [PAD] baseline) against this project's adaptive auto mode, on sentences of one
+token length from a fine-tuned run, with |delta| beside each time; then [CLS] attention with
+rollout, and batched prediction.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def labelled(path: str, rows: int | None, seed: int = 0, names: list[str] | None
     return LabelledData(frame["text"].astype(str).tolist(), labels, names, "single_label")
 
 
-def training_benchmark(train_csv: str, samples: int, repeats: int) -> dict:
+def training_benchmark(train_csv: str, samples: int, repeats: int, model: str) -> dict:
     """Each variant's row is its median run; the project loop's ratio to a variant is the median
     of the ratios of runs made side by side (see `throughput.compare`)."""
     import tempfile
@@ -151,7 +152,7 @@ def training_benchmark(train_csv: str, samples: int, repeats: int) -> dict:
     median = statistics.median
     data = labelled(train_csv, samples)
     with tempfile.TemporaryDirectory() as scratch:
-        variants = compare(data, samples, scratch, repeats)
+        variants = compare(data, samples, scratch, repeats, model)
     ours = [r.samples_per_s for r in variants[-1]]
     rows = []
     for runs_of_variant in variants:
@@ -164,10 +165,10 @@ def training_benchmark(train_csv: str, samples: int, repeats: int) -> dict:
         rows.append({**median_run.as_row(), "runs_samples_per_s": rates,
                      "project_speedup": median(ratios),
                      "project_speedups": ratios})  # fmt: skip
-    return {"samples": samples, "repeats": repeats, "variants": rows}
+    return {"model": model, "samples": samples, "repeats": repeats, "variants": rows}
 
 
-def full_run(train_csv: str, dev_csv: str) -> dict:
+def full_run(train_csv: str, dev_csv: str, model: str) -> dict:
     """The default TrainConfig on every row of `train_csv`, its checkpoint kept by accuracy on
     `dev_csv`. It is trained into the run store like any run (`models/`), so that the
     explanation part, which takes the newest completed run, explains this model next."""
@@ -181,13 +182,18 @@ def full_run(train_csv: str, dev_csv: str) -> dict:
     prepared = PreparedData(train, dev, DataReport(), "text", "label")
     started = time.perf_counter()
     run = run_training(
-        prepared, DataConfig(), TrainConfig(), runs.create_run(name="bench-full-run"), train_csv
+        prepared,
+        DataConfig(),
+        TrainConfig(model=model),
+        runs.create_run(name="bench-full-run"),
+        train_csv,
     )
     seconds = time.perf_counter() - started
     graphs, capture_seconds, off = capture_summary(run.events())
     return {
         "run": run.run_id,
         "settings": "TrainConfig defaults",
+        "model": model,
         "train_rows": len(train),
         "dev_rows": len(dev),
         "end_to_end_seconds": seconds,
@@ -227,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="CSV with 'text' and 'label' columns to train on.")  # fmt: skip
     parser.add_argument("--samples", type=int, default=1024,
                         help="Samples each training variant trains on.")  # fmt: skip
+    parser.add_argument("--model", default="bundled",
+                        help="Backbone: 'bundled', a local folder or a Hub id.")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3,
                         help="Runs of group_by_length and of this project's loop, alternated; "
                              "the median is reported.")  # fmt: skip
@@ -239,10 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result: dict = {"machine": machine()}
     if args.part in ("all", "train"):
-        result["training"] = training_benchmark(args.train_data, args.samples, args.repeats)
+        result["training"] = training_benchmark(
+            args.train_data, args.samples, args.repeats, args.model
+        )
         print_table(result["training"]["variants"])
     if args.full_run:
-        result["full_run"] = summary = full_run(args.train_data, args.data)
+        result["full_run"] = summary = full_run(args.train_data, args.data, args.model)
         print(f"dev accuracy after a full run: {summary['dev accuracy after a full run']:.4f}")
     if args.part == "train":
         return _finish(result, args.json)

@@ -69,12 +69,14 @@ def _reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def project_loop(data: LabelledData, samples: int, device: str = "auto") -> Throughput:
+def project_loop(
+    data: LabelledData, samples: int, device: str = "auto", model: str = "bundled"
+) -> Throughput:
     """This project's loop (`train.set_up` and the `train.Stepper` that `fit` runs: CUDA graphs
     on one GPU, eager steps elsewhere) for `samples` samples."""
     config = TrainConfig(
         batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, max_length=MAX_LENGTH, epochs=1,
-        device=device, warmup_ratio=0.06,
+        device=device, warmup_ratio=0.06, model=model,
     )  # fmt: skip
     started = time.perf_counter()
     s = set_up(data, data.subset(range(min(64, len(data)))), config)
@@ -106,10 +108,14 @@ def _synchronise(device: torch.device) -> None:
 
 
 def hf_trainer(
-    data: LabelledData, samples: int, group_by_length: bool, output_dir: str
+    data: LabelledData,
+    samples: int,
+    group_by_length: bool,
+    output_dir: str,
+    model: str = "bundled",
 ) -> Throughput:
-    """HF Trainer on the bundled model: every text padded to 128 (run_glue's default), or
-    dynamic padding with batches grouped by length."""
+    """HF Trainer on `model` (a name `backbones.resolve` knows): every text padded to 128
+    (run_glue's default), or dynamic padding with batches grouped by length."""
     from transformers import (
         DataCollatorWithPadding,
         Trainer,
@@ -119,7 +125,7 @@ def hf_trainer(
 
     started = time.perf_counter()
     cuda = torch.cuda.is_available()
-    tokenizer = backbones.load_tokenizer("bundled")
+    tokenizer = backbones.load_tokenizer(model)
     encoded = tokenizer(
         data.texts,
         truncation=True,
@@ -133,8 +139,8 @@ def hf_trainer(
             encoded["input_ids"], encoded["attention_mask"], labels, strict=True
         )
     ]
-    model = backbones.load_classifier(
-        "bundled", backbones.load_config("bundled", num_labels=len(data.label_names))
+    network = backbones.load_classifier(
+        model, backbones.load_config(model, num_labels=len(data.label_names))
     )
     steps = max(1, samples // BATCH_SIZE)
     arguments = TrainingArguments(
@@ -152,7 +158,7 @@ def hf_trainer(
                 first.append(time.perf_counter() - started)
 
     collator = DataCollatorWithPadding(tokenizer) if group_by_length else None
-    trainer = Trainer(model=model, args=arguments, train_dataset=rows, data_collator=collator,
+    trainer = Trainer(model=network, args=arguments, train_dataset=rows, data_collator=collator,
                       callbacks=[Clock()])  # fmt: skip
     device = trainer.args.device
     _reset_peak(device)
@@ -166,7 +172,7 @@ def hf_trainer(
 
 
 def compare(
-    data: LabelledData, samples: int, output_dir: str, repeats: int = 1
+    data: LabelledData, samples: int, output_dir: str, repeats: int = 1, model: str = "bundled"
 ) -> list[list[Throughput]]:
     """Each variant's runs on the same data in this process: padded-128 once, then
     group_by_length and this project's loop alternated `repeats` times.
@@ -175,9 +181,9 @@ def compare(
     third within an hour), so one run of each variant can put the drift into the ratio; runs
     alternated in pairs see about the same drift. Padded-128 runs once: it is some ten times
     slower, and it would take most of the time again."""
-    padded = hf_trainer(data, samples, group_by_length=False, output_dir=output_dir)
+    padded = hf_trainer(data, samples, False, output_dir, model)
     grouped, ours = [], []
     for _ in range(repeats):
-        grouped.append(hf_trainer(data, samples, group_by_length=True, output_dir=output_dir))
-        ours.append(project_loop(data, samples))
+        grouped.append(hf_trainer(data, samples, True, output_dir, model))
+        ours.append(project_loop(data, samples, model=model))
     return [[padded], grouped, ours]

@@ -19,9 +19,11 @@ def test_rows_are_median_runs_and_ratios_are_medians_of_pairs(monkeypatch):
     ours = [run("ours", 130.0), run("ours", 100.0), run("ours", 150.0)]
     monkeypatch.setattr(bench, "labelled", lambda path, rows: None)
     monkeypatch.setattr(
-        throughput, "compare", lambda data, samples, scratch, repeats: [padded, grouped, ours]
+        throughput,
+        "compare",
+        lambda data, samples, scratch, repeats, model: [padded, grouped, ours],
     )
-    result = bench.training_benchmark("train.csv", 1000, 3)
+    result = bench.training_benchmark("train.csv", 1000, 3, "bundled")
     rows = {r["variant"]: r for r in result["variants"]}
     assert rows["grouped"]["samples_per_s"] == pytest.approx(100.0)  # the median run
     # Pairs 1.3, 1.25, 1.25: their median, not the ratio of the medians (130 / 100).

@@ -168,6 +168,20 @@ def training_benchmark(train_csv: str, samples: int, repeats: int, model: str) -
     return {"model": model, "samples": samples, "repeats": repeats, "variants": rows}
 
 
+def graphs_benchmark(train_csv: str, samples: int, model: str) -> dict:
+    from .graph_agreement import graphed_against_eager
+
+    check = graphed_against_eager(labelled(train_csv, samples), samples // 32, model)
+    head = f"{check['steps']} steps on {check['device']}, {check['graphs']} CUDA graphs"
+    loss, weight, relative = (check[k] for k in ("largest_loss_gap", "largest_weight_gap",
+                                                  "relative_weight_gap"))  # fmt: skip
+    print(f"{head}: losses apart by at most {loss:.2e}, weights by at most {weight:.2e} "
+          f"(all weights together: {relative:.2e} of their norm)")  # fmt: skip
+    if not check["graphs"]:
+        print("No CUDA graph was captured (no GPU, or see cuda_graphs_off): both ran eagerly.")
+    return {"machine": machine(), "graphs_against_eager": check}
+
+
 def full_run(train_csv: str, dev_csv: str, model: str) -> dict:
     """The default TrainConfig on every row of `train_csv`, its checkpoint kept by accuracy on
     `dev_csv`. It is trained into the run store like any run (`models/`), so that the
@@ -238,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3,
                         help="Runs of group_by_length and of this project's loop, alternated; "
                              "the median is reported.")  # fmt: skip
-    parser.add_argument("--part", choices=["all", "train", "explain"], default="all")
+    parser.add_argument("--part", choices=["all", "train", "explain", "graphs"], default="all",
+                        help="graphs: the CUDA-graph steps against the eager steps, loss by loss "
+                             "and weight by weight (graph_agreement.py); a GPU check.")  # fmt: skip
     parser.add_argument("--full-run", action="store_true",
                         help="Also train a run with the default settings on all of --train-data "
                              "and report its accuracy on --data; the explanation part then "
@@ -246,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="Write the results to this file as well.")
     args = parser.parse_args(argv)
     result: dict = {"machine": machine()}
+    if args.part == "graphs":
+        return _finish(graphs_benchmark(args.train_data, args.samples, args.model), args.json)
     if args.part in ("all", "train"):
         result["training"] = training_benchmark(
             args.train_data, args.samples, args.repeats, args.model

@@ -299,3 +299,25 @@ def test_the_captured_forward_and_backward_never_read_a_value_back_to_the_host(
         loss = heads.row_weighted_loss(loss_fn, logits.float(), targets, torch.ones(8))
         loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_the_agreement_check_compares_the_padded_weighted_steps_with_the_eager_ones(
+    tiny_model_dir, monkeypatch
+):
+    from bertviz_lib.graph_agreement import graphed_against_eager
+
+    taken = []  # the graphed side takes the CUDA-graph path on the CPU, without capture
+
+    def wanted(config, device, ranks):
+        taken.append(config.cuda_graphs)
+        return config.cuda_graphs
+
+    monkeypatch.setattr(train, "wants_cuda_graphs", wanted)
+    data = prepared("single_label").train  # 72 rows: 2 batches of 32 and one of 8
+    check = graphed_against_eager(data, steps=3, model=tiny_model_dir, device="cpu")
+    assert check["steps"] == 3 and len(check["losses_eager_graphed"]) == 3
+    assert check["graphs"] == 0 and check["cuda_graphs_off"] is None  # no capture on a CPU
+    assert check["largest_loss_gap"] < 1e-5  # fp32 on the CPU: the same steps to rounding
+    assert check["largest_weight_gap"] < 1e-6  # against 5e-5, the most a step moves a weight
+    assert check["relative_weight_gap"] < 1e-6
+    assert taken == [False, True]

@@ -149,34 +149,36 @@ def training_benchmark(train_csv: str, samples: int, repeats: int, model: str) -
 
     from .throughput import compare
 
-    median = statistics.median
     data = labelled(train_csv, samples)
     with tempfile.TemporaryDirectory() as scratch:
-        variants = compare(data, samples, scratch, repeats, model)
-    ours = [r.samples_per_s for r in variants[-1]]
-    rows = []
-    for runs_of_variant in variants:
-        rates = [r.samples_per_s for r in runs_of_variant]
-        if len(rates) == len(ours):  # run in alternation with the project loop
-            ratios = [a / b for a, b in zip(ours, rates, strict=True)]
-        else:
-            ratios = [median(ours) / rates[0]]
-        median_run = sorted(runs_of_variant, key=lambda r: r.samples_per_s)[len(rates) // 2]
-        rows.append({**median_run.as_row(), "runs_samples_per_s": rates,
-                     "project_speedup": median(ratios),
-                     "project_speedups": ratios})  # fmt: skip
+        padded, grouped, ours = compare(data, samples, scratch, repeats, model)
+    rates = [r.samples_per_s for r in ours]
+    pairs = [a / b.samples_per_s for a, b in zip(rates, grouped, strict=True)]
+    rows = [
+        _median_row(padded, [statistics.median(rates) / padded[0].samples_per_s]),  # one run
+        _median_row(grouped, pairs),
+        _median_row(ours, [1.0] * len(ours)),
+    ]
     return {"model": model, "samples": samples, "repeats": repeats, "variants": rows}
+
+
+def _median_row(runs_of_variant: list, ratios: list[float]) -> dict:
+    """A variant's median run, with the project loop's ratios to it and their median."""
+    median_run = sorted(runs_of_variant, key=lambda r: r.samples_per_s)[len(runs_of_variant) // 2]
+    rates = [r.samples_per_s for r in runs_of_variant]
+    return {**median_run.as_row(), "runs_samples_per_s": rates,
+            "project_speedup": statistics.median(ratios), "project_speedups": ratios}  # fmt: skip
 
 
 def graphs_benchmark(train_csv: str, samples: int, model: str) -> dict:
     from .graph_agreement import graphed_against_eager
 
     check = graphed_against_eager(labelled(train_csv, samples), samples // 32, model)
-    head = f"{check['steps']} steps on {check['device']}, {check['graphs']} CUDA graphs"
-    loss, weight, relative = (check[k] for k in ("largest_loss_gap", "largest_weight_gap",
-                                                  "relative_weight_gap"))  # fmt: skip
-    print(f"{head}: losses apart by at most {loss:.2e}, weights by at most {weight:.2e} "
-          f"(all weights together: {relative:.2e} of their norm)")  # fmt: skip
+    print(
+        f"{check['steps']} steps on {check['device']}, {check['graphs']} CUDA graphs: losses "
+        f"apart by at most {check['largest_loss_gap']:.2e}, weights by at most "
+        f"{check['largest_weight_gap']:.2e} ({check['relative_weight_gap']:.2e} of their norm)"
+    )
     if not check["graphs"]:
         print("No CUDA graph was captured (no GPU, or see cuda_graphs_off): both ran eagerly.")
     return {"machine": machine(), "graphs_against_eager": check}

@@ -231,8 +231,11 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
     cls_only = compute_only_cls_in_last_layer(model)
     cpu_dropout = device.type == "cpu" and use_cpu_dropout(model)
-    one_cpu = device.type == "cpu" and not ranks.several  # DDP reduces dense gradients in buckets
-    sparse_embedding = use_sparse_embedding_gradient(model) if one_cpu else None
+    graphs = wants_cuda_graphs(config, device, ranks)
+    # Eager steps on one CPU only: DDP reduces dense gradients in buckets, and a graphed step
+    # keeps every gradient dense at a fixed address.
+    eager_on_one_cpu = device.type == "cpu" and not ranks.several and not graphs
+    sparse_embedding = use_sparse_embedding_gradient(model) if eager_on_one_cpu else None
     if train_data.problem_type != "single_label":
         start_at_base_rates(model, train_data)
     train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
@@ -241,7 +244,6 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         arrays = _label_arrays(train_data)
         weights = heads.class_weights(train_data.problem_type, *arrays, len(train_data.label_names))
         weights = weights.to(device)
-    graphs = wants_cuda_graphs(config, device, ranks)
     optimizer = make_optimizer(model, config, device, capturable=graphs)
     steps_per_epoch = math.ceil(len(train_ids) / config.batch_size) // ranks.world
     total_steps = steps_per_epoch * config.epochs

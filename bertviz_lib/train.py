@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -375,7 +376,9 @@ class Stepper:
             torch.cuda.empty_cache()
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         message = f"CUDA graphs stopped ({reason}); the steps run eagerly from here on."
-        self.emit({"event": "cuda_graphs_off", "error": reason, "message": message})
+        where = traceback.format_exc(limit=-8)  # called inside the except: the failing frames
+        self.emit({"event": "cuda_graphs_off", "error": reason, "message": message,
+                   "traceback": where})  # fmt: skip
 
 
 def memory_event(s: Setup, rows: int) -> dict:

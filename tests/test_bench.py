@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bertviz_lib import bench, throughput
-from bertviz_lib.throughput import Throughput
+from benchmarks import bench, throughput
+from benchmarks.throughput import Throughput
 
 
 def run(variant: str, samples_per_s: float) -> Throughput:

@@ -304,7 +304,7 @@ def test_the_captured_forward_and_backward_never_read_a_value_back_to_the_host(
 def test_the_agreement_check_compares_the_padded_weighted_steps_with_the_eager_ones(
     tiny_model_dir, monkeypatch
 ):
-    from bertviz_lib.graph_agreement import graphed_against_eager
+    from benchmarks.graph_agreement import graphed_against_eager
 
     taken = []  # the graphed side takes the CUDA-graph path on the CPU, without capture
 

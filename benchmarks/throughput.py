@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from . import backbones, batching
-from .config import TrainConfig
-from .data import LabelledData
-from .graphed_step import capture_summary
-from .train import Stepper, set_up
+from bertviz_lib import backbones, batching
+from bertviz_lib.config import TrainConfig
+from bertviz_lib.data import LabelledData
+from bertviz_lib.graphed_step import capture_summary
+from bertviz_lib.train import Stepper, set_up
 
 BATCH_SIZE = 32
 LEARNING_RATE = 5e-5
@@ -70,13 +70,17 @@ def _reset_peak(device: torch.device) -> None:
 
 
 def project_loop(
-    data: LabelledData, samples: int, device: str = "auto", model: str = "bundled"
+    data: LabelledData,
+    samples: int,
+    device: str = "auto",
+    model: str = "bundled",
+    cuda_graphs: bool = True,
 ) -> Throughput:
     """This project's loop (`train.set_up` and the `train.Stepper` that `fit` runs: CUDA graphs
-    on one GPU, eager steps elsewhere) for `samples` samples."""
+    on one GPU unless `cuda_graphs` is off, eager steps elsewhere) for `samples` samples."""
     config = TrainConfig(
         batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, max_length=MAX_LENGTH, epochs=1,
-        device=device, warmup_ratio=0.06, model=model,
+        device=device, warmup_ratio=0.06, model=model, cuda_graphs=cuda_graphs,
     )  # fmt: skip
     started = time.perf_counter()
     s = set_up(data, data.subset(range(min(64, len(data)))), config)
@@ -97,7 +101,10 @@ def project_loop(
     _synchronise(s.device)
     seconds = time.perf_counter() - started
     graphs, capture_seconds, off = capture_summary(events)
-    name = "project loop, CUDA graphs" if s.cuda_graphs and off is None else "project loop"
+    if s.cuda_graphs:
+        name = "project loop, CUDA graphs" if off is None else "project loop, graphs failed"
+    else:
+        name = "project loop, eager" if s.device.type == "cuda" else "project loop"
     peak = _peak_memory_mb(s.device)
     return Throughput(name, seen, seconds, first, tokens, peak, graphs, capture_seconds)
 
@@ -175,15 +182,27 @@ def compare(
     data: LabelledData, samples: int, output_dir: str, repeats: int = 1, model: str = "bundled"
 ) -> list[list[Throughput]]:
     """Each variant's runs on the same data in this process: padded-128 once, then
-    group_by_length and this project's loop alternated `repeats` times.
+    group_by_length, this project's loop without CUDA graphs (on a GPU only: elsewhere it is the
+    same loop) and with them, alternated `repeats` times. The project loop as it trains by
+    default comes last.
 
     A machine's speed drifts from minute to minute (on the 2-core development machine by up to a
     third within an hour), so one run of each variant can put the drift into the ratio; runs
     alternated in pairs see about the same drift. Padded-128 runs once: it is some ten times
     slower, and it would take most of the time again."""
-    padded = hf_trainer(data, samples, False, output_dir, model)
-    grouped, ours = [], []
+    padded = _said(hf_trainer(data, samples, False, output_dir, model))
+    gpu = torch.cuda.is_available()
+    grouped, eager, ours = [], [], []
     for _ in range(repeats):
-        grouped.append(hf_trainer(data, samples, True, output_dir, model))
-        ours.append(project_loop(data, samples, model=model))
-    return [[padded], grouped, ours]
+        grouped.append(_said(hf_trainer(data, samples, True, output_dir, model)))
+        if gpu:
+            eager.append(_said(project_loop(data, samples, model=model, cuda_graphs=False)))
+        ours.append(_said(project_loop(data, samples, model=model)))
+    return [[padded], grouped, *([eager] if gpu else []), ours]
+
+
+def _said(run: Throughput) -> Throughput:
+    """Each run as it ends, so a benchmark cut short still shows the runs it finished."""
+    print(f"{run.variant}: {run.samples_per_s:.1f} samples/s over {run.seconds:.2f} s, first "
+          f"step {run.first_step_seconds:.2f} s, {run.graphs} graphs", flush=True)  # fmt: skip
+    return run

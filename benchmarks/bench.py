@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand and never by the tests: `python -m bertviz_lib.bench --help`.
+"""Benchmarks, run by hand and never by the tests: `python -m benchmarks --help`.
 
 Every comparison runs in one process, on one device, on the same texts, so the ratios printed are
 fair. The training part (`throughput.py`) runs HF Trainer padded to 128, HF Trainer with
@@ -23,10 +23,12 @@ from pathlib import Path
 
 import torch
 
-from . import heads, runs
-from .attention import attention_maps
-from .explain import explain
-from .predict import Predictor
+from bertviz_lib import heads, runs
+from bertviz_lib.attention import attention_maps
+from bertviz_lib.explain import explain
+from bertviz_lib.predict import Predictor
+
+from .throughput import BATCH_SIZE
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 DEFAULT_DATA = SST2 / "dev.csv"
@@ -132,7 +134,7 @@ def labelled(path: str, rows: int | None, seed: int = 0, names: list[str] | None
     the label names of the training data, for a validation file (default: its own labels)."""
     import pandas as pd
 
-    from .data import LabelledData
+    from bertviz_lib.data import LabelledData
 
     frame = pd.read_csv(path)
     if rows and rows < len(frame):
@@ -151,15 +153,15 @@ def training_benchmark(train_csv: str, samples: int, repeats: int, model: str) -
 
     data = labelled(train_csv, samples)
     with tempfile.TemporaryDirectory() as scratch:
-        padded, grouped, ours = compare(data, samples, scratch, repeats, model)
+        padded, *paired, ours = compare(data, samples, scratch, repeats, model)
     rates = [r.samples_per_s for r in ours]
-    pairs = [a / b.samples_per_s for a, b in zip(rates, grouped, strict=True)]
-    rows = [
-        _median_row(padded, [statistics.median(rates) / padded[0].samples_per_s]),  # one run
-        _median_row(grouped, pairs),
-        _median_row(ours, [1.0] * len(ours)),
-    ]
-    return {"model": model, "samples": samples, "repeats": repeats, "variants": rows}
+    rows = [_median_row(padded, [statistics.median(rates) / padded[0].samples_per_s])]  # one run
+    for variant in paired:  # group_by_length, and on a GPU the eager project loop
+        pairs = [a / b.samples_per_s for a, b in zip(rates, variant, strict=True)]
+        rows.append(_median_row(variant, pairs))
+    rows.append(_median_row(ours, [1.0] * len(ours)))
+    return {"machine": machine(), "model": model, "samples": samples, "repeats": repeats,
+            "batch_size": BATCH_SIZE, "variants": rows}  # fmt: skip
 
 
 def _median_row(runs_of_variant: list, ratios: list[float]) -> dict:
@@ -181,43 +183,60 @@ def graphs_benchmark(train_csv: str, samples: int, model: str) -> dict:
     )
     if not check["graphs"]:
         print("No CUDA graph was captured (no GPU, or see cuda_graphs_off): both ran eagerly.")
+    if check["cuda_graphs_off"]:
+        print(check["cuda_graphs_off"], check["cuda_graphs_off_traceback"], sep="\n")
     return {"machine": machine(), "graphs_against_eager": check}
 
 
-def full_run(train_csv: str, dev_csv: str, model: str) -> dict:
+def full_run(train_csv: str, dev_csv: str, model: str, cuda_graphs: bool = True) -> dict:
     """The default TrainConfig on every row of `train_csv`, its checkpoint kept by accuracy on
     `dev_csv`. It is trained into the run store like any run (`models/`), so that the
-    explanation part, which takes the newest completed run, explains this model next."""
-    from .config import DataConfig, TrainConfig
-    from .data import DataReport, PreparedData
-    from .graphed_step import capture_summary
-    from .training_run import run_training
+    explanation part, which takes the newest completed run, explains this model next.
+
+    The clock starts before the texts are tokenized and the model loaded, so each epoch's
+    seconds (read off the evaluation events) include the warm-up steps, the captures and the
+    evaluation that ends it. The kept checkpoint is chosen on the same dev rows it is scored on,
+    as run_glue does; the last epoch's accuracy is reported beside it."""
+    from bertviz_lib.config import DataConfig, TrainConfig
+    from bertviz_lib.data import DataReport, PreparedData
+    from bertviz_lib.graphed_step import capture_summary
+    from bertviz_lib.training_run import run_training
 
     train = labelled(train_csv, None)
     dev = labelled(dev_csv, None, names=train.label_names)
     prepared = PreparedData(train, dev, DataReport(), "text", "label")
-    started = time.perf_counter()
+    config = TrainConfig(model=model, cuda_graphs=cuda_graphs)
+    started, wall = time.perf_counter(), time.time()
     run = run_training(
-        prepared,
-        DataConfig(),
-        TrainConfig(model=model),
-        runs.create_run(name="bench-full-run"),
-        train_csv,
+        prepared, DataConfig(), config, runs.create_run(name="bench-full-run"), train_csv
     )
     seconds = time.perf_counter() - started
-    graphs, capture_seconds, off = capture_summary(run.events())
+    events = run.events()
+    graphs, capture_seconds, off = capture_summary(events)
+    evaluations = [e for e in events if e["event"] == "evaluation"]
+    ends = [e["time"] - wall for e in evaluations]
+    first, last = (next(e["time"] - wall for e in events if e["event"] == kind) for kind in
+                   ("start", "end"))  # fmt: skip
     return {
+        "machine": machine(),
         "run": run.run_id,
-        "settings": "TrainConfig defaults",
+        "settings": f"TrainConfig defaults (batch {config.batch_size}, lr {config.learning_rate}, "
+        f"{config.epochs} epochs), cuda_graphs={cuda_graphs}",
+        "device": next((e["device"] for e in events if e["event"] == "start"), None),
         "model": model,
         "train_rows": len(train),
         "dev_rows": len(dev),
         "end_to_end_seconds": seconds,
+        "set_up_seconds": first,  # reading, tokenizing, loading the model onto the device
+        "saving_seconds": seconds - last,  # the model, predictions and model card
+        "first_epoch_end_to_end_seconds": ends[0] if ends else None,
+        "epoch_seconds": [b - a for a, b in zip([0.0, *ends], ends, strict=False)],
         "train_seconds": run.metrics["train_seconds"],
         "samples_per_second": run.metrics["samples_per_second"],
         "cuda_graphs": graphs,
         "capture_seconds": capture_seconds,
         "cuda_graphs_off": off,
+        "accuracy_per_epoch": [e["metrics"]["accuracy"] for e in evaluations],
         "best_epoch": run.metrics["best_epoch"],
         "dev accuracy after a full run": run.metrics["accuracy"],
     }
@@ -235,13 +254,24 @@ def print_table(rows: list[dict]) -> None:
         print(f"ours against {r['variant']}, run by run: {each}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    import pandas as pd
+PARTS = {
+    "all": "the training comparison, then (with --full-run) the full run, then explanations",
+    "train": "the training comparison (with --full-run, the full run after it)",
+    "full": "the full run alone",
+    "explain": "Integrated Gradients, attention and prediction on a fine-tuned run",
+    "graphs": "the CUDA-graph steps against the eager steps, loss by loss and weight by weight "
+    "(graph_agreement.py); a GPU check",
+    "profile": "where one training step's time goes on this device (profile_step.py)",
+}
 
-    parser = argparse.ArgumentParser(prog="python -m bertviz_lib.bench", description=__doc__)
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--part", choices=list(PARTS), default="all",
+                        help="; ".join(f"{k}: {v}" for k, v in PARTS.items()))  # fmt: skip
     parser.add_argument("--run", help="Run id or folder (default: the newest completed run).")
     parser.add_argument("--data", default=str(DEFAULT_DATA),
-                        help="Dev CSV: a 'text' column (and 'label' for --full-run).")  # fmt: skip
+                        help="Dev CSV: 'text' (and 'label' for the full run).")  # fmt: skip
     parser.add_argument("--tokens", type=int, default=25, help="Sentence length for IG timing.")
     parser.add_argument("--sentences", type=int, default=25)
     parser.add_argument("--tolerance", type=float, default=0.01)
@@ -254,42 +284,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3,
                         help="Runs of group_by_length and of this project's loop, alternated; "
                              "the median is reported.")  # fmt: skip
-    parser.add_argument("--part", choices=["all", "train", "explain", "graphs"], default="all",
-                        help="graphs: the CUDA-graph steps against the eager steps, loss by loss "
-                             "and weight by weight (graph_agreement.py); a GPU check.")  # fmt: skip
     parser.add_argument("--full-run", action="store_true",
                         help="Also train a run with the default settings on all of --train-data "
                              "and report its accuracy on --data; the explanation part then "
                              "explains it.")  # fmt: skip
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="The full run takes eager steps on a GPU too.")  # fmt: skip
     parser.add_argument("--json", help="Write the results to this file as well.")
     args = parser.parse_args(argv)
     result: dict = {"machine": machine()}
     if args.part == "graphs":
         return _finish(graphs_benchmark(args.train_data, args.samples, args.model), args.json)
+    if args.part == "profile":
+        from .profile_step import profile
+
+        return _finish(profile(labelled(args.train_data, args.samples), args.model), args.json)
     if args.part in ("all", "train"):
         result["training"] = training_benchmark(
             args.train_data, args.samples, args.repeats, args.model
         )
         print_table(result["training"]["variants"])
-    if args.full_run:
-        result["full_run"] = summary = full_run(args.train_data, args.data, args.model)
+    if args.full_run or args.part == "full":
+        result["full_run"] = summary = full_run(
+            args.train_data, args.data, args.model, args.cuda_graphs
+        )
         print(f"dev accuracy after a full run: {summary['dev accuracy after a full run']:.4f}")
-    if args.part == "train":
+    if args.part in ("train", "full"):
         return _finish(result, args.json)
+    result.update(explanation_part(args))
+    return _finish(result, args.json)
+
+
+def explanation_part(args: argparse.Namespace) -> dict:
+    import pandas as pd
+
     run = runs.load_run(args.run) if args.run else newest_completed_run()
     predictor = Predictor.from_run(run)
     texts = pd.read_csv(args.data)["text"].astype(str).tolist()
     chosen = sentences_of_length(predictor.tokenizer, texts, args.tokens, args.sentences)
     if not chosen:
         raise SystemExit(f"No sentence of exactly {args.tokens} tokens in {args.data}.")
-    result.update(
-        run=run.run_id,
-        tokens=args.tokens,
-        tolerance=args.tolerance,
-        integrated_gradients=explanation_benchmark(predictor, chosen, args.tolerance),
-        prediction=prediction_benchmark(predictor, texts),
-    )
-    return _finish(result, args.json)
+    return {
+        "run": run.run_id,
+        "tokens": args.tokens,
+        "tolerance": args.tolerance,
+        "integrated_gradients": explanation_benchmark(predictor, chosen, args.tolerance),
+        "prediction": prediction_benchmark(predictor, texts),
+    }
 
 
 def _finish(result: dict, path: str | None) -> int:
@@ -297,7 +338,3 @@ def _finish(result: dict, path: str | None) -> int:
     if path:
         Path(path).write_text(json.dumps(result, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,11 +19,11 @@ import dataclasses
 import numpy as np
 import torch
 
-from . import batching
-from .config import TrainConfig
-from .data import LabelledData
-from .graphed_step import capture_summary
-from .train import Stepper, set_up
+from bertviz_lib import batching
+from bertviz_lib.config import TrainConfig
+from bertviz_lib.data import LabelledData
+from bertviz_lib.graphed_step import capture_summary
+from bertviz_lib.train import Stepper, set_up
 
 
 def graphed_against_eager(
@@ -50,6 +50,9 @@ def graphed_against_eager(
         "graphs": graphs,
         "capture_seconds": capture_seconds,
         "cuda_graphs_off": off,
+        "cuda_graphs_off_traceback": next(
+            (e["traceback"] for e in events if e["event"] == "cuda_graphs_off"), None
+        ),
         "losses_eager_graphed": losses,
         "largest_loss_gap": max(abs(a - b) for a, b in losses),
         # Beside the learning rate: no weight moves by more than about it in one AdamW step.

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
-from bertviz_lib import heads, runs
-from bertviz_lib.attention import attention_maps
+from bertviz_lib import runs
 from bertviz_lib.explain import explain
-from bertviz_lib.predict import Predictor
+from bertviz_lib.explain.attention import attention_maps
+from bertviz_lib.model import heads
+from bertviz_lib.model.predict import Predictor
 
 from .throughput import BATCH_SIZE
 
@@ -199,8 +200,8 @@ def full_run(train_csv: str, dev_csv: str, model: str, cuda_graphs: bool = True)
     as run_glue does; the last epoch's accuracy is reported beside it."""
     from bertviz_lib.config import DataConfig, TrainConfig
     from bertviz_lib.data import DataReport, PreparedData
-    from bertviz_lib.graphed_step import capture_summary
-    from bertviz_lib.training_run import run_training
+    from bertviz_lib.runs.training_run import run_training
+    from bertviz_lib.train.graphed_step import capture_summary
 
     train = labelled(train_csv, None)
     dev = labelled(dev_csv, None, names=train.label_names)

@@ -19,11 +19,12 @@ import dataclasses
 import numpy as np
 import torch
 
-from bertviz_lib import batching
 from bertviz_lib.config import TrainConfig
 from bertviz_lib.data import LabelledData
-from bertviz_lib.graphed_step import capture_summary
-from bertviz_lib.train import Stepper, set_up
+from bertviz_lib.train import batching
+from bertviz_lib.train.graphed_step import capture_summary
+from bertviz_lib.train.setup import set_up
+from bertviz_lib.train.step import Stepper
 
 
 def graphed_against_eager(

@@ -15,10 +15,11 @@ from collections import Counter
 import numpy as np
 import torch
 
-from bertviz_lib import batching
 from bertviz_lib.config import TrainConfig
 from bertviz_lib.data import LabelledData
-from bertviz_lib.train import Stepper, set_up
+from bertviz_lib.train import batching
+from bertviz_lib.train.setup import set_up
+from bertviz_lib.train.step import Stepper
 
 from .throughput import BATCH_SIZE, LEARNING_RATE, MAX_LENGTH
 

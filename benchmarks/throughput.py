@@ -19,11 +19,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from bertviz_lib import backbones, batching
 from bertviz_lib.config import TrainConfig
 from bertviz_lib.data import LabelledData
-from bertviz_lib.graphed_step import capture_summary
-from bertviz_lib.train import Stepper, set_up
+from bertviz_lib.model import backbones
+from bertviz_lib.train import batching
+from bertviz_lib.train.graphed_step import capture_summary
+from bertviz_lib.train.setup import set_up
+from bertviz_lib.train.step import Stepper
 
 BATCH_SIZE = 32
 LEARNING_RATE = 5e-5

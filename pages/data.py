@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from bertviz_lib import charts, data
+from bertviz_lib import data
 from bertviz_lib.config import PROBLEM_TYPES, DataConfig, help_text
-from bertviz_lib.samples import SAMPLES
+from bertviz_lib.data.samples import SAMPLES
+from bertviz_lib.report import charts
 from pages import studio
 
 st.title("Data")

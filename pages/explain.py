@@ -6,8 +6,6 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
-from bertviz_lib import charts, render
-from bertviz_lib.attention import attention_maps, rank_agreement
 from bertviz_lib.explain import (
     BASELINES,
     METHODS,
@@ -16,6 +14,8 @@ from bertviz_lib.explain import (
     examples_per_class,
     filler_for,
 )
+from bertviz_lib.explain.attention import attention_maps, rank_agreement
+from bertviz_lib.report import charts, render
 from pages import studio
 
 TOLERANCES = [0.001, 0.005, 0.01, 0.05, 0.1]

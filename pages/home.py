@@ -3,8 +3,8 @@
 import streamlit as st
 
 from bertviz_lib import runs
-from bertviz_lib.backbones import bundled_path
 from bertviz_lib.devices import describe, resolve_device
+from bertviz_lib.model.backbones import bundled_path
 
 st.title("BERTViz Studio")
 st.markdown(

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from bertviz_lib import lessons, runs
-from bertviz_lib.quiz import TOPICS
+from bertviz_lib import runs
+from bertviz_lib.learn import lessons
+from bertviz_lib.learn.quiz import TOPICS
 from pages import studio
 
 

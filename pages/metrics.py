@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from bertviz_lib import charts, exports, runs
+from bertviz_lib import runs
+from bertviz_lib.report import charts, exports
 from pages import studio
 
 HEADLINE = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1",

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from bertviz_lib import charts, data, exports
+from bertviz_lib import data
+from bertviz_lib.report import charts, exports
 from pages import studio
 
 st.title("Predict")

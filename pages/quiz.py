@@ -6,8 +6,9 @@ import random
 import pandas as pd
 import streamlit as st
 
-from bertviz_lib import lessons, render, runs
-from bertviz_lib.quiz import (
+from bertviz_lib import runs
+from bertviz_lib.learn import lessons
+from bertviz_lib.learn.quiz import (
     LEVELS,
     MASTERY_ACCURACY,
     MASTERY_MIN_ANSWERS,
@@ -20,6 +21,7 @@ from bertviz_lib.quiz import (
     questions_from_run,
     score_test,
 )
+from bertviz_lib.report import render
 from pages import studio
 
 MODES = ["Recall & Review", "Test", "Practice", "Explain it", "From your run"]

@@ -6,10 +6,12 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from bertviz_lib import backbones, batching, data, estimate, runs
+from bertviz_lib import data, runs
 from bertviz_lib.config import DataConfig
-from bertviz_lib.predict import Predictor
-from bertviz_lib.samples import SAMPLES
+from bertviz_lib.data.samples import SAMPLES
+from bertviz_lib.model import backbones
+from bertviz_lib.model.predict import Predictor
+from bertviz_lib.train import batching, estimate
 
 DATASET = "studio.dataset"  # the prepared data; its own key, so it survives page switches
 WATCHED_RUN = "studio.watched_run"
@@ -71,7 +73,7 @@ def chosen_run_and_model() -> tuple[runs.Run, Predictor]:
 
 @st.cache_resource(show_spinner="Loading the bundled model with a fresh head…")
 def demo_classifier():
-    from bertviz_lib import lessons
+    from bertviz_lib.learn import lessons
 
     return lessons.demo_classifier()
 

@@ -4,11 +4,13 @@ import contextlib
 
 import streamlit as st
 
-from bertviz_lib import charts, launcher, runs
-from bertviz_lib.backbones import BackboneError
+from bertviz_lib import runs
 from bertviz_lib.config import TrainConfig
 from bertviz_lib.devices import describe, resolve_device
-from bertviz_lib.estimate import training_seconds
+from bertviz_lib.model.backbones import BackboneError
+from bertviz_lib.report import charts
+from bertviz_lib.runs import launcher
+from bertviz_lib.train.estimate import training_seconds
 from pages import studio
 
 HUB_MODELS = ["bert-base-uncased", "distilbert-base-uncased", "prajjwal1/bert-tiny"]

@@ -12,7 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bertviz_lib import launcher, runs  # noqa: E402 - after the environment is set
+from bertviz_lib import runs  # noqa: E402 - after the environment is set
+from bertviz_lib.runs import launcher
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +21,7 @@ def tiny_model_dir(tmp_path_factory) -> str:
     """Hidden size 32, 2 layers, 2 heads; random weights, saved once per test session."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from bertviz_lib.backbones import bundled_path
+    from bertviz_lib.model.backbones import bundled_path
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(bundled_path())
@@ -52,7 +53,7 @@ def store_model(model_dir: str, root: str | Path) -> str:
 @pytest.fixture
 def models(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "models"
-    monkeypatch.setattr(runs, "DEFAULT_ROOT", root)
+    monkeypatch.setattr(runs.store, "DEFAULT_ROOT", root)
     return root
 
 

@@ -12,7 +12,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def test_home_lists_runs_and_the_device(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "DEFAULT_ROOT", tmp_path)
+    monkeypatch.setattr(runs.store, "DEFAULT_ROOT", tmp_path)
     writer = runs.RunWriter(runs.create_run(tmp_path, "listed"))
     writer.set_status("failed", error="boom")
     app = AppTest.from_file(APP, default_timeout=60).run()
@@ -26,7 +26,7 @@ def test_home_lists_runs_and_the_device(tmp_path, monkeypatch):
 
 
 def test_home_without_runs_says_how_to_start(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "DEFAULT_ROOT", tmp_path / "none")
+    monkeypatch.setattr(runs.store, "DEFAULT_ROOT", tmp_path / "none")
     app = AppTest.from_file(APP, default_timeout=60).run()
     assert not app.exception
     assert "No runs yet" in app.info[0].value

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from bertviz_lib.attention import attention_maps, rank_agreement, rollout
+from bertviz_lib.explain.attention import attention_maps, rank_agreement, rollout
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bertviz_lib import backbones
+from bertviz_lib.model import backbones
 
 
 def test_bundled_resolves_to_the_installed_package_folder():

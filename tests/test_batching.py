@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bertviz_lib import batching, heads
+from bertviz_lib.model import heads
+from bertviz_lib.train import batching
 
 
 def test_training_batches_cover_every_row_once_and_group_lengths():

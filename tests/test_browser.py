@@ -29,7 +29,7 @@ CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-SAMPLE = ROOT / "bertviz_lib" / "samples" / "sentiment.csv"
+SAMPLE = ROOT / "bertviz_lib" / "data" / "samples" / "sentiment.csv"
 REAL_MODEL = os.environ.get("BERTVIZ_BROWSER_REAL_MODEL") == "1"
 
 

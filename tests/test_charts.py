@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from bertviz_lib import charts
 from bertviz_lib.metrics import classification_metrics
+from bertviz_lib.report import charts
 
 SCRIPT = "<script>alert(1)</script>"
 # plotly draws <b>, <i>, <br> and <a href> as markup; escaped, it draws the characters themselves

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bertviz_lib import runs
-from bertviz_lib.__main__ import main
+from bertviz_lib.cli import main
 from tests.test_train import toy
 
 ROOT = Path(__file__).resolve().parents[1]

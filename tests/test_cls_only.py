@@ -16,7 +16,7 @@ from transformers import (
     DistilBertForSequenceClassification,
 )
 
-from bertviz_lib.cls_only import cls_only_in_eval, compute_only_cls_in_last_layer
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval, compute_only_cls_in_last_layer
 
 SMALL = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
              intermediate_size=64)  # fmt: skip

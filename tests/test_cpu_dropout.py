@@ -13,8 +13,14 @@ from transformers import (
     BertForSequenceClassification,
 )
 
-from bertviz_lib.cls_only import compute_only_cls_in_last_layer
-from bertviz_lib.cpu_dropout import ATTENTION, CpuDropout, drop, keep_mask, use_cpu_dropout
+from bertviz_lib.model.patches.cls_only import compute_only_cls_in_last_layer
+from bertviz_lib.model.patches.cpu_dropout import (
+    ATTENTION,
+    CpuDropout,
+    drop,
+    keep_mask,
+    use_cpu_dropout,
+)
 
 from .test_cls_only import SMALL, assert_same_training_step, batch
 

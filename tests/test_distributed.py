@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bertviz_lib import distributed, runs
+from bertviz_lib import runs
+from bertviz_lib.train import distributed
 from tests.test_train import toy
 
 ROOT = Path(__file__).resolve().parents[1]

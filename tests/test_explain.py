@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertviz_lib import explain, heads, runs
+from bertviz_lib import explain, runs
 from bertviz_lib.config import DataConfig
 from bertviz_lib.explain.explanation import endpoints
 from bertviz_lib.explain.path_integral import (
@@ -21,8 +21,9 @@ from bertviz_lib.explain.path_integral import (
     straight_path,
     stretches_from_scan,
 )
-from bertviz_lib.predict import Predictor
-from bertviz_lib.training_run import run_training
+from bertviz_lib.model import heads
+from bertviz_lib.model.predict import Predictor
+from bertviz_lib.runs.training_run import run_training
 
 from .test_train import prepared, tiny_config
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pandas as pd
 
-from bertviz_lib import exports
+from bertviz_lib.report import exports
 
 
 def test_cells_that_start_like_formulas_get_a_leading_quote():

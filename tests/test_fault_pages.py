@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bertviz_lib import runs
-from bertviz_lib.train import FAULT_VARIABLE
+from bertviz_lib.train.faults import FAULT_VARIABLE
 from pages import studio
 from tests.conftest import wait_for
 from tests.test_pages import open_page, start_training

@@ -1,7 +1,7 @@
 """The CUDA-graph step's logic, run eagerly on the CPU: bucket widths, filler rows that weigh 0,
 the same training as the eager `train_step`, and the fallbacks `fit` takes when the path fails.
 
-The capture itself needs a GPU and is checked by the benchmark (`python -m bertviz_lib.bench`).
+The capture itself needs a GPU and is checked by the benchmark (`python -m benchmarks`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from bertviz_lib import batching, distributed, heads, train
 from bertviz_lib.config import TrainConfig
-from bertviz_lib.graphed_step import GraphedStep
+from bertviz_lib.model import heads
+from bertviz_lib.train import batching, distributed, fit, setup
+from bertviz_lib.train.faults import FAULT_VARIABLE
+from bertviz_lib.train.graphed_step import GraphedStep
+from bertviz_lib.train.step import train_step
 from tests.test_train import prepared, tiny_config
 
 PROBLEM_TYPES = ["single_label", "binary", "multi_label"]
@@ -24,7 +27,7 @@ PROBLEM_TYPES = ["single_label", "binary", "multi_label"]
 @pytest.fixture
 def graphed_path(monkeypatch):
     """`fit` and `set_up` take the CUDA-graph path on the CPU (the steps run without capture)."""
-    monkeypatch.setattr(train, "wants_cuda_graphs", lambda config, device, ranks: True)
+    monkeypatch.setattr(setup, "wants_cuda_graphs", lambda config, device, ranks: True)
 
 
 def test_bucket_widths_are_few_multiples_of_16_ending_at_max_length():
@@ -55,13 +58,13 @@ def test_a_fixed_batch_fills_up_with_zero_weight_copies_of_the_first_row():
     assert batch.attention_mask.sum(dim=1).tolist() == [3, 5, 2, 3, 3]
 
 
-def _setup(model_dir: str, problem_type: str, **overrides) -> train.Setup:
+def _setup(model_dir: str, problem_type: str, **overrides) -> setup.Setup:
     data = prepared(problem_type)
     config = tiny_config(model_dir, problem_type=problem_type, **overrides)
-    return train.set_up(data.train, data.validation, config)
+    return setup.set_up(data.train, data.validation, config)
 
 
-def _loss_and_gradients(s: train.Setup, loss) -> tuple[float, dict]:
+def _loss_and_gradients(s: setup.Setup, loss) -> tuple[float, dict]:
     s.network.zero_grad(set_to_none=True)
     loss.backward()
     # On the CPU the word embedding's gradient is sparse (sparse_embedding.py): compare it dense.
@@ -103,7 +106,7 @@ def test_the_eager_graphed_step_trains_to_the_weights_of_train_step(
 ):
     overrides = dict(batch_size=10, epochs=1)  # 72 rows: 7 batches of 10 and one of 2
     eager = _setup(tiny_model_dir, problem_type, **overrides)
-    monkeypatch.setattr(train, "wants_cuda_graphs", lambda config, device, ranks: True)
+    monkeypatch.setattr(setup, "wants_cuda_graphs", lambda config, device, ranks: True)
     graphed = _setup(tiny_model_dir, problem_type, **overrides)  # capturable, lr a tensor
     assert graphed.cuda_graphs and not eager.cuda_graphs
     lr = graphed.optimizer.param_groups[0]["lr"]
@@ -118,7 +121,7 @@ def test_the_eager_graphed_step_trains_to_the_weights_of_train_step(
     config = tiny_config(tiny_model_dir, problem_type=problem_type, **overrides)
     for rows in batches:
         sequences = [eager.train_ids[i] for i in rows]
-        expected = train.train_step(
+        expected = train_step(
             eager, rows, batching.collate(sequences, eager.pad_id, 1), config
         )
         fixed = batching.fixed_batch(sequences, graphed.targets[rows], graphed.pad_id, 10, widths)
@@ -171,7 +174,7 @@ def test_a_shape_is_captured_after_its_warm_up_steps_then_replayed_on_new_inputs
     overrides = dict(batch_size=10, epochs=1)  # 8 batches, all of shape (10, 16)
     eager = _setup(tiny_model_dir, "single_label", **overrides)
     config = tiny_config(tiny_model_dir, **overrides)
-    monkeypatch.setattr(train, "wants_cuda_graphs", lambda config, device, ranks: True)
+    monkeypatch.setattr(setup, "wants_cuda_graphs", lambda config, device, ranks: True)
     graphed = _setup(tiny_model_dir, "single_label", **overrides)
     FakeCuda(monkeypatch)
     events = []
@@ -182,7 +185,7 @@ def test_a_shape_is_captured_after_its_warm_up_steps_then_replayed_on_new_inputs
     lengths = [len(x) for x in eager.train_ids]
     for rows in batching.training_batches(lengths, 10, np.random.default_rng(0)):
         sequences = [eager.train_ids[i] for i in rows]
-        train.train_step(eager, rows, batching.collate(sequences, eager.pad_id, 1), config)
+        train_step(eager, rows, batching.collate(sequences, eager.pad_id, 1), config)
         step(batching.fixed_batch(sequences, graphed.targets[rows], graphed.pad_id, 10, [16, 32]))
     assert step.eager_steps == {(10, 16): 3} and list(step.graphs) == [(10, 16)]
     assert [(e["rows"], e["width"], e["graphs"]) for e in events] == [(10, 16, 1)]
@@ -193,17 +196,17 @@ def test_a_shape_is_captured_after_its_warm_up_steps_then_replayed_on_new_inputs
 def test_cuda_graphs_are_wanted_on_one_cuda_gpu_only():
     config, one, two = TrainConfig(), distributed.Ranks(), distributed.Ranks(0, 2, 0)
     assert config.cuda_graphs
-    assert train.wants_cuda_graphs(config, torch.device("cuda"), one)
-    assert not train.wants_cuda_graphs(config, torch.device("cuda"), two)
-    assert not train.wants_cuda_graphs(config, torch.device("cpu"), one)
+    assert setup.wants_cuda_graphs(config, torch.device("cuda"), one)
+    assert not setup.wants_cuda_graphs(config, torch.device("cuda"), two)
+    assert not setup.wants_cuda_graphs(config, torch.device("cpu"), one)
     off = TrainConfig(cuda_graphs=False)
-    assert not train.wants_cuda_graphs(off, torch.device("cuda"), one)
+    assert not setup.wants_cuda_graphs(off, torch.device("cuda"), one)
 
 
-def _fit(model_dir: str, events: list | None = None, **overrides) -> train.TrainResult:
+def _fit(model_dir: str, events: list | None = None, **overrides) -> fit.TrainResult:
     data = prepared()
     config = tiny_config(model_dir, epochs=2, **overrides)
-    return train.fit(
+    return fit.fit(
         data.train, data.validation, config, events.append if events is not None else None
     )
 
@@ -215,7 +218,7 @@ def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def test_fit_on_the_graphed_path_trains_like_the_eager_path(tiny_model_dir, monkeypatch):
     plain = _fit(tiny_model_dir)
-    monkeypatch.setattr(train, "wants_cuda_graphs", lambda config, device, ranks: True)
+    monkeypatch.setattr(setup, "wants_cuda_graphs", lambda config, device, ranks: True)
     events = []
     graphed = _fit(tiny_model_dir, events)
     assert not [e for e in events if e["event"] == "cuda_graphs_off"]
@@ -229,8 +232,8 @@ def test_out_of_memory_on_the_graphed_path_falls_back_to_eager_micro_batches(
     tiny_model_dir, monkeypatch
 ):
     plain = _fit(tiny_model_dir)
-    monkeypatch.setattr(train, "wants_cuda_graphs", lambda config, device, ranks: True)
-    monkeypatch.setenv(train.FAULT_VARIABLE, "oom_above:4")
+    monkeypatch.setattr(setup, "wants_cuda_graphs", lambda config, device, ranks: True)
+    monkeypatch.setenv(FAULT_VARIABLE, "oom_above:4")
     events = []
     cut = _fit(tiny_model_dir, events)
     kinds = [e["event"] for e in events]
@@ -265,11 +268,11 @@ def test_a_capture_error_falls_back_to_eager_steps_and_says_so(
 
 
 def test_injected_faults_work_on_the_graphed_path(tiny_model_dir, graphed_path, monkeypatch):
-    monkeypatch.setenv(train.FAULT_VARIABLE, "nan_from:3")
+    monkeypatch.setenv(FAULT_VARIABLE, "nan_from:3")
     events = []
     assert _fit(tiny_model_dir, events).stopped == "diverged"
     assert not [e for e in events if e["event"] == "cuda_graphs_off"]
-    monkeypatch.setenv(train.FAULT_VARIABLE, "step:2")
+    monkeypatch.setenv(FAULT_VARIABLE, "step:2")
     with pytest.raises(RuntimeError, match="Injected fault"):
         _fit(tiny_model_dir)
 
@@ -312,7 +315,7 @@ def test_the_agreement_check_compares_the_padded_weighted_steps_with_the_eager_o
         taken.append(config.cuda_graphs)
         return config.cuda_graphs
 
-    monkeypatch.setattr(train, "wants_cuda_graphs", wanted)
+    monkeypatch.setattr(setup, "wants_cuda_graphs", wanted)
     data = prepared("single_label").train  # 72 rows: 2 batches of 32 and one of 8
     check = graphed_against_eager(data, steps=3, model=tiny_model_dir, device="cpu")
     assert check["steps"] == 3 and len(check["losses_eager_graphed"]) == 3

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bertviz_lib import backbones, launcher, runs
-from bertviz_lib.__main__ import build_parser
+from bertviz_lib import runs
+from bertviz_lib.cli import build_parser
 from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.model import backbones
+from bertviz_lib.runs import launcher
 from tests.conftest import store_model
 from tests.test_train import toy
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bertviz_lib.quiz import load_bank
+from bertviz_lib.learn.quiz import load_bank
 from pages import studio
 from tests.test_pages import open_page, trained_run  # noqa: F401 (fixtures)
 

@@ -20,7 +20,7 @@ import pytest
 
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig
-from bertviz_lib.training_run import run_training
+from bertviz_lib.runs.training_run import run_training
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, require_browser, streamlit_server
 from tests.test_train import prepared, tiny_config
 

@@ -8,11 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bertviz_lib.metrics import (
-    classification_metrics,
-    expected_calibration_error,
-    prediction_ids,
-)
+from bertviz_lib.metrics import classification_metrics, expected_calibration_error, prediction_ids
 
 
 def _walk(value):

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig
-from bertviz_lib.training_run import run_training
+from bertviz_lib.runs.training_run import run_training
 from pages import studio
 from tests.conftest import wait_for
 from tests.test_train import prepared, tiny_config

@@ -14,8 +14,7 @@ import torch
 
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig
-from bertviz_lib.predict import Predictor
-from bertviz_lib.quiz import (
+from bertviz_lib.learn.quiz import (
     CONCEPTS,
     MASTERY_MIN_ANSWERS,
     REVIEW_GAP,
@@ -33,8 +32,9 @@ from bertviz_lib.quiz import (
     questions_from_run,
     score_test,
 )
-from bertviz_lib.quiz.from_run import NO_MISTAKES, SAME_RECALL
-from bertviz_lib.training_run import run_training
+from bertviz_lib.learn.quiz.from_run import NO_MISTAKES, SAME_RECALL
+from bertviz_lib.model.predict import Predictor
+from bertviz_lib.runs.training_run import run_training
 from tests.test_train import prepared, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from bertviz_lib import render
+from bertviz_lib.report import render
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -46,7 +46,7 @@ def test_running_whose_process_is_gone_reads_interrupted(tmp_path):
 
 
 def test_the_heartbeat_thread_refreshes_the_status(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(runs.store, "HEARTBEAT_SECONDS", 0.05)
     writer = runs.RunWriter(runs.create_run(tmp_path))
     writer.set_status("running")
     first = runs.Run(writer.path).status["heartbeat"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from bertviz_lib.sparse_embedding import use_sparse_embedding_gradient
+from bertviz_lib.model.patches.sparse_embedding import use_sparse_embedding_gradient
 
 from .test_cls_only import SMALL
 

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from bertviz_lib import heads, runs
+from bertviz_lib import runs
 from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data import DataReport, LabelledData, PreparedData
-from bertviz_lib.predict import Predictor
-from bertviz_lib.train import FAULT_VARIABLE, fit
-from bertviz_lib.training_run import run_training
+from bertviz_lib.model import heads
+from bertviz_lib.model.predict import Predictor
+from bertviz_lib.runs.training_run import run_training
+from bertviz_lib.train.faults import FAULT_VARIABLE
+from bertviz_lib.train.fit import fit
 
 GOOD = ["good", "great", "lovely", "superb", "excellent", "wonderful"]
 BAD = ["bad", "awful", "terrible", "poor", "horrible", "dreadful"]
@@ -202,7 +204,7 @@ def test_class_weights_and_frozen_layers_train(tiny_model_dir):
 
 
 def test_sigmoid_heads_start_at_the_base_rates(tiny_model_dir):
-    from bertviz_lib.train import set_up
+    from bertviz_lib.train.setup import set_up
 
     data = prepared("multi_label")
     setup = set_up(data.train, data.validation, tiny_config(tiny_model_dir))
@@ -229,7 +231,7 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_same_step(tiny_model
 def test_out_of_memory_with_one_text_per_micro_batch_stops_with_a_plain_message(
     tiny_model_dir, monkeypatch
 ):
-    from bertviz_lib.train import TrainingError
+    from bertviz_lib.train.step import TrainingError
 
     data = prepared()
     monkeypatch.setenv(FAULT_VARIABLE, "oom_above:0")

@@ -5,13 +5,13 @@ Gradients with its convergence check, gradient × input, the forward-only method
 KernelSHAP), attributions per encoder layer, faithfulness curves, and tokens per class across data.
 """
 
-from .across_data import ClassTokens, class_tokens, examples_per_class
-from .deletion_insertion import Faithfulness, faithfulness, filler_for
-from .explanation import BASELINES, Explanation, words_of
-from .gradients import gradient_x_input
-from .integrated_gradients import explain_integrated_gradients
-from .layers import LayerAttributions, layer_attributions
-from .perturbation import kernel_shap, lime, occlusion
+from bertviz_lib.explain.across_data import ClassTokens, class_tokens, examples_per_class
+from bertviz_lib.explain.deletion_insertion import Faithfulness, faithfulness, filler_for
+from bertviz_lib.explain.explanation import BASELINES, Explanation, words_of
+from bertviz_lib.explain.gradients import gradient_x_input
+from bertviz_lib.explain.integrated_gradients import explain_integrated_gradients
+from bertviz_lib.explain.layers import LayerAttributions, layer_attributions
+from bertviz_lib.explain.perturbation import kernel_shap, lime, occlusion
 
 FUNCTIONS = {
     "integrated_gradients": explain_integrated_gradients,

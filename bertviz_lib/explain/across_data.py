@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .explanation import Explanation
+from bertviz_lib.explain.explanation import Explanation
 
 
 @dataclass

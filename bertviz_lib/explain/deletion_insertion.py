@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import heads
-from .explanation import Explanation, device_of, encode
+from bertviz_lib.explain.explanation import Explanation, device_of, encode
+from bertviz_lib.model import heads
 
 FILLERS = ("pad", "mask")
 RANDOM = "random"

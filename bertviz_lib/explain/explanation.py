@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import heads
-from ..cls_only import cls_only_in_eval
+from bertviz_lib.model import heads
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval
 
 BASELINES = ("pad", "mask", "zero")
 

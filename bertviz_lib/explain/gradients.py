@@ -6,8 +6,8 @@ import time
 
 import torch
 
-from ..cls_only import cls_only_in_eval
-from .explanation import Explanation, begin, build_explanation, probability_of
+from bertviz_lib.explain.explanation import Explanation, begin, build_explanation, probability_of
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval
 
 
 def gradient_x_input(

@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from ..cls_only import cls_only_in_eval
-from .explanation import Endpoints, Explanation, build_explanation, endpoints
-from .path_integral import SCAN_INTERVALS, integrate, straight_path
+from bertviz_lib.explain.explanation import Endpoints, Explanation, build_explanation, endpoints
+from bertviz_lib.explain.path_integral import SCAN_INTERVALS, integrate, straight_path
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval
 
 
 def explain_integrated_gradients(

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..cls_only import cls_only_in_eval
-from .explanation import Endpoints, endpoints
-from .path_integral import Path, integrate, straight_path
+from bertviz_lib.explain.explanation import Endpoints, endpoints
+from bertviz_lib.explain.path_integral import Path, integrate, straight_path
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval
 
 
 @dataclass

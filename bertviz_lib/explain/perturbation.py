@@ -10,9 +10,9 @@ import time
 
 import torch
 
-from .. import heads
-from ..cls_only import cls_only_in_eval
-from .explanation import Explanation, begin, build_explanation, endpoints
+from bertviz_lib.explain.explanation import Explanation, begin, build_explanation, endpoints
+from bertviz_lib.model import heads
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval
 
 
 def occlusion(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .config import TrainConfig
-from .data import PreparedData
+from bertviz_lib.config import TrainConfig
+from bertviz_lib.data import PreparedData
 
 
 def _score(value) -> str:

@@ -22,9 +22,9 @@ from functools import cached_property
 
 import numpy as np
 
-from ..metrics import classification_metrics
-from ..runs import Run, RunError
-from .bank import LiveLink, Question
+from bertviz_lib.learn.quiz.bank import LiveLink, Question
+from bertviz_lib.metrics import classification_metrics
+from bertviz_lib.runs import Run, RunError
 
 LR_LOW, LR_HIGH = 1e-5, 1e-4
 SAME_RECALL = "All classes have the same recall"
@@ -95,7 +95,7 @@ class RunFacts:
 
     def loaded_predictor(self):
         if self.predictor is None:
-            from ..predict import Predictor
+            from bertviz_lib.model.predict import Predictor
 
             try:
                 self.predictor = Predictor.from_run(self.run, device="cpu")
@@ -204,7 +204,7 @@ def top_token(facts: RunFacts) -> Question | None:
 
 
 def _top_token_question(facts: RunFacts, predictor, text: str, rng) -> Question | None:
-    from ..explain import explain
+    from bertviz_lib.explain import explain
 
     explanation = explain(predictor, text, TOP_TOKEN_METHOD)
     best: dict[str, float] = {}

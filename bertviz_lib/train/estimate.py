@@ -10,8 +10,8 @@ import time
 
 import torch
 
-from . import backbones, heads
-from .devices import autocast, resolve_device, use_all_cores
+from bertviz_lib.devices import autocast, resolve_device, use_all_cores
+from bertviz_lib.model import backbones, heads
 
 EVALUATION_SPEEDUP = 3.0  # a forward pass alone costs about a third of a training step
 

@@ -4,7 +4,7 @@ The Learn page needs only the names re-exported here (and `bertviz_lib.lessons` 
 explainers). Nothing in this package imports Streamlit.
 """
 
-from .bank import (
+from bertviz_lib.learn.quiz.bank import (
     CHOICE_KINDS,
     CONCEPTS,
     DIFFICULTIES,
@@ -20,8 +20,8 @@ from .bank import (
     load_bank,
     parse_bank,
 )
-from .from_run import questions_from_run
-from .grading import (
+from bertviz_lib.learn.quiz.from_run import questions_from_run
+from bertviz_lib.learn.quiz.grading import (
     PASS_SHARE,
     TEST_MIX,
     TEST_SIZE,
@@ -36,7 +36,7 @@ from .grading import (
     mentions,
     score_test,
 )
-from .sessions import (
+from bertviz_lib.learn.quiz.sessions import (
     MASTERY_ACCURACY,
     MASTERY_MIN_ANSWERS,
     MASTERY_WINDOW,

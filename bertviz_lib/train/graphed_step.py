@@ -33,9 +33,9 @@ from collections.abc import Callable
 
 import torch
 
-from . import heads
-from .batching import FixedBatch
-from .devices import autocast
+from bertviz_lib.devices import autocast
+from bertviz_lib.model import heads
+from bertviz_lib.train.batching import FixedBatch
 
 WARMUP_STEPS = 3  # eager steps of a shape before its capture (PyTorch's examples use 3)
 Shape = tuple[int, int]

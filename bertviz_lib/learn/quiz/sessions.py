@@ -17,8 +17,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from .bank import Question
-from .grading import TestScore, TopicScore
+from bertviz_lib.learn.quiz.bank import Question
+from bertviz_lib.learn.quiz.grading import TestScore, TopicScore
 
 MASTERY_ACCURACY = 0.8
 MASTERY_MIN_ANSWERS = 3

@@ -7,11 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from . import backbones, batching, data, distributed, runs
-from .config import DataConfig, TrainConfig
-from .metrics import classification_metrics
-from .samples import SAMPLES
-from .train import true_labels
+from bertviz_lib import data, runs
+from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.data.samples import SAMPLES
+from bertviz_lib.metrics import classification_metrics
+from bertviz_lib.model import backbones
+from bertviz_lib.train import batching, distributed
+from bertviz_lib.train.fit import true_labels
 
 USER_ERRORS = (data.DataError, backbones.BackboneError, FileNotFoundError)
 HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece")
@@ -93,7 +95,7 @@ def _headline(metrics: dict) -> list[str]:
 
 
 def command_train(args: argparse.Namespace, data_config: DataConfig, config: TrainConfig) -> int:
-    from .training_run import cancel_on_sigterm, run_training
+    from bertviz_lib.runs.training_run import cancel_on_sigterm, run_training
 
     try:
         prepared = prepare_for_training(args, data_config, config)
@@ -127,7 +129,7 @@ def command_train(args: argparse.Namespace, data_config: DataConfig, config: Tra
 
 
 def _predictor(args):
-    from .predict import Predictor
+    from bertviz_lib.model.predict import Predictor
 
     return Predictor.from_run(runs.load_run(args.run, args.output_dir))
 
@@ -188,7 +190,7 @@ METHOD_NAMES = {
 def command_explain(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .explain import explain, faithfulness, filler_for
+    from bertviz_lib.explain import explain, faithfulness, filler_for
 
     options = {}
     if args.method == "ig":
@@ -270,7 +272,7 @@ def command_runs(args: argparse.Namespace) -> int:
 
 
 def command_worker(args: argparse.Namespace) -> int:
-    from .launcher import work
+    from bertviz_lib.runs.launcher import work
 
     work(args.output_dir)
     return 0

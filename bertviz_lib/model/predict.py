@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import batching, heads
-from .cls_only import cls_only_in_eval
-from .devices import autocast, resolve_device
-from .metrics import prediction_ids
-from .runs import Run, RunError
+from bertviz_lib.devices import autocast, resolve_device
+from bertviz_lib.metrics import prediction_ids
+from bertviz_lib.model import heads
+from bertviz_lib.model.patches.cls_only import cls_only_in_eval
+from bertviz_lib.runs import Run, RunError
+from bertviz_lib.train import batching
 
 Progress = Callable[[int, int], None]
 

@@ -249,7 +249,7 @@ def demo_classifier(backbone: str = "bundled", num_labels: int = 2, seed: int = 
     arithmetic from [CLS] to the decision, which is the same before and after fine-tuning.
     Label names are "class 0", "class 1", ...
     """
-    from .backbones import load_classifier, load_config, load_tokenizer
+    from bertviz_lib.model.backbones import load_classifier, load_config, load_tokenizer
 
     names = {i: f"class {i}" for i in range(num_labels)}
     config = load_config(
@@ -394,7 +394,7 @@ def _confusion_cell(print):
 def _warmup_schedule(print):
     import torch
 
-    from bertviz_lib.train import warmup_then_linear
+    from bertviz_lib.train.optimizer import warmup_then_linear
 
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([weight], lr=1e-4)
@@ -513,6 +513,6 @@ def _default_demo():
 
 @cache
 def _bundled_tokenizer():
-    from .backbones import load_tokenizer
+    from bertviz_lib.model.backbones import load_tokenizer
 
     return load_tokenizer("bundled")

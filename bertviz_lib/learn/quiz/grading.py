@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .bank import DIFFICULTIES, TOPICS, Question
+from bertviz_lib.learn.quiz.bank import DIFFICULTIES, TOPICS, Question
 
 TEST_SIZE = 10
 TEST_MIX = {"easy": 3, "medium": 4, "hard": 3}

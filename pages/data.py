@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bertviz_lib import data
-from bertviz_lib.config import PROBLEM_TYPES, DataConfig, help_text
+from bertviz_lib.config import LABEL_DELIMITER, PROBLEM_TYPE_CHOICES, DataConfig, help_text
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.report import charts
 from pages import studio
@@ -61,11 +61,13 @@ label_column = middle.selectbox(
     index=columns.index(guessed_label) if guessed_label in columns else min(1, len(columns) - 1),
 )  # fmt: skip
 problem_type = right.selectbox(
-    "Problem type", PROBLEM_TYPES, help="auto: multi-label when cells hold several labels, "
+    "Problem type", PROBLEM_TYPE_CHOICES, help="auto: multi-label when cells hold several labels, "
     "else single-label (softmax). binary: one sigmoid output for two classes.",
 )  # fmt: skip
 left, middle, right = st.columns(3)
-delimiter = left.text_input("Label delimiter", ";", help=help_text(DataConfig, "label_delimiter"))
+delimiter = left.text_input(
+    "Label delimiter", LABEL_DELIMITER, help=help_text(DataConfig, "label_delimiter")
+)
 max_length = int(middle.number_input("max_length (tokens)", 8, 512, 128, step=8,
                                      help="Texts longer than this are cut."))  # fmt: skip
 validation_mode = right.radio("Validation", ["Split off a share", "A separate file"])
@@ -81,7 +83,8 @@ else:
     validation_name, validation_raw = validation_upload.name, validation_upload.getvalue()
 
 config = DataConfig(text_column=text_column, label_column=label_column,
-                    label_delimiter=delimiter or ";", validation_fraction=fraction)  # fmt: skip
+                    label_delimiter=delimiter or LABEL_DELIMITER,
+                    validation_fraction=fraction)  # fmt: skip
 dataset = studio.prepare(file_name, raw, validation_name, validation_raw, config, problem_type,
                          max_length, source == "A bundled sample")  # fmt: skip
 report = dataset.prepared.report

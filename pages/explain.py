@@ -6,19 +6,21 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
+from bertviz_lib.config import IG_TOLERANCE
 from bertviz_lib.explain import (
+    ACROSS_DATA_TOLERANCE,
     BASELINES,
     METHODS,
     TITLES,
+    TOLERANCES,
     class_tokens,
     examples_per_class,
     filler_for,
+    method_options,
 )
 from bertviz_lib.explain.attention import attention_maps, rank_agreement
 from bertviz_lib.report import charts, render
 from pages import studio
-
-TOLERANCES = [0.001, 0.005, 0.01, 0.05, 0.1]
 
 
 def choose_text(run) -> str:
@@ -63,7 +65,7 @@ def settings(model, probabilities) -> dict:
     tolerance = third.select_slider(
         "Tolerance on |delta|",
         TOLERANCES,
-        0.01,
+        IG_TOLERANCE,
         help="Integrated Gradients refines its path until its summed error is below this.",
     )
     image = fourth.radio(
@@ -83,11 +85,9 @@ def settings(model, probabilities) -> dict:
 
 
 def options_for(method: str, chosen: dict) -> tuple:
-    options = {"target": chosen["target"]}
-    if method == "integrated_gradients":
-        options.update(baseline=chosen["baseline"], tolerance=chosen["tolerance"])
-    elif method != "gradient_x_input" and chosen["baseline"] != "zero":
-        options["baseline"] = chosen["baseline"]
+    """The options as a sorted tuple: hashable, for the cached explanation."""
+    options = method_options(method, target=chosen["target"], baseline=chosen["baseline"],
+                             tolerance=chosen["tolerance"])  # fmt: skip
     return tuple(sorted(options.items()))
 
 
@@ -259,9 +259,9 @@ def tokens_per_class(run_path: str, finished_at, method: str, per_class: int, _p
     from bertviz_lib.runs import load_run
 
     examples = examples_per_class(
-        load_run(run_path).predictions(), run_model.label_names, per_class
+        load_run(run_path).predictions(), run_model.label_names, run_model.problem_type, per_class
     )
-    options = {"tolerance": 0.05} if method == "integrated_gradients" else {}
+    options = method_options(method, tolerance=ACROSS_DATA_TOLERANCE)
     return class_tokens(
         lambda text, label: explain(run_model, text, method, target=label, **options),
         examples,

@@ -5,6 +5,7 @@ import streamlit as st
 
 from bertviz_lib import runs
 from bertviz_lib.report import charts, exports
+from bertviz_lib.runs import predictions
 from pages import studio
 
 HEADLINE = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1",
@@ -55,7 +56,7 @@ def confusion(metrics: dict, key: str) -> None:
 
 def curves(metrics: dict, table: pd.DataFrame, events: list[dict], key: str) -> None:
     names, problem_type = metrics["label_names"], metrics["problem_type"]
-    y_true, probabilities = charts.validation_arrays(table, names, problem_type)
+    y_true, probabilities = predictions.arrays(table, names, problem_type)
     colours = charts.class_colours(names)
     left, right = st.columns(2)
     left.plotly_chart(charts.roc_curves(y_true, probabilities, names, problem_type, colours),
@@ -69,13 +70,6 @@ def curves(metrics: dict, table: pd.DataFrame, events: list[dict], key: str) -> 
     left, right = st.columns(2)
     left.plotly_chart(charts.learning_rate_curve(events), key=f"lr-{key}")
     right.plotly_chart(charts.epoch_metrics(events), key=f"epochs-{key}")
-
-
-def mistakes(table: pd.DataFrame) -> pd.DataFrame:
-    wrong = table[table["true_label"] != table["predicted_label"]]
-    return wrong.sort_values("confidence", ascending=False)[
-        ["text", "true_label", "predicted_label", "confidence"]
-    ]
 
 
 def explain_one(run: runs.Run, wrong: pd.DataFrame, key: str) -> None:
@@ -144,7 +138,7 @@ for run in selected:
     with charts_tab:
         curves(metrics, table, run.events(), key)
     with errors_tab:
-        wrong = mistakes(table)
+        wrong = predictions.mistakes(table)
         st.caption(f"{len(wrong)} misclassified validation examples, most confident first.")
         st.dataframe(wrong, hide_index=True)
         explain_one(run, wrong, key)

@@ -10,6 +10,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from bertviz_lib.metrics import classification_metrics
 from bertviz_lib.report import charts
+from bertviz_lib.runs import predictions
 
 SCRIPT = "<script>alert(1)</script>"
 # plotly draws <b>, <i>, <br> and <a href> as markup; escaped, it draws the characters themselves
@@ -306,43 +307,43 @@ def _table(true_labels: list[str], names: list[str], probs: np.ndarray) -> pd.Da
     return table
 
 
-def test_validation_arrays_binary_round_trip():
+def test_predictions_arrays_binary_round_trip():
     names = ["negative", "positive"]
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
     table = _table(["negative", "positive", "negative"], names, probs)
-    y, p = charts.validation_arrays(table, names, "binary")
+    y, p = predictions.arrays(table, names, "binary")
     assert y.tolist() == [0, 1, 0]
     np.testing.assert_allclose(p, probs)
     classification_metrics(y, p, names, "binary")  # the format metrics accepts
 
 
-def test_validation_arrays_multi_class_with_odd_names():
+def test_predictions_arrays_multi_class_with_odd_names():
     names = ["1", SCRIPT, "a;b"]  # a single label may contain the delimiter
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]])
     table = _table(["1", "a;b", SCRIPT], names, probs)
-    y, p = charts.validation_arrays(table, names, "single_label")
+    y, p = predictions.arrays(table, names, "single_label")
     assert y.tolist() == [0, 2, 1]
     np.testing.assert_allclose(p, probs)
 
 
-def test_validation_arrays_multi_label_round_trip():
+def test_predictions_arrays_multi_label_round_trip():
     names = ["joy", "fear", SCRIPT]
     probs = np.array([[0.9, 0.1, 0.6], [0.2, 0.7, 0.1], [0.3, 0.2, 0.1]])
     cells = [f"joy;{SCRIPT}", "fear", ""]
-    y, p = charts.validation_arrays(_table(cells, names, probs), names, "multi_label")
+    y, p = predictions.arrays(_table(cells, names, probs), names, "multi_label")
     assert y.tolist() == [[1, 0, 1], [0, 1, 0], [0, 0, 0]]
     np.testing.assert_allclose(p, probs)
     classification_metrics(y, p, names, "multi_label")
 
 
-def test_validation_arrays_reject_a_mismatched_table():
+def test_predictions_arrays_reject_a_mismatched_table():
     names = ["a", "b"]
     table = _table(["a", "b"], names, np.array([[0.6, 0.4], [0.3, 0.7]]))
     with pytest.raises(ValueError, match="p_c"):
-        charts.validation_arrays(table, ["a", "c"], "single_label")
+        predictions.arrays(table, ["a", "c"], "single_label")
     table.loc[0, "true_label"] = "z"
     with pytest.raises(ValueError, match="'z'"):
-        charts.validation_arrays(table, names, "single_label")
+        predictions.arrays(table, names, "single_label")
 
 
 def test_method_comparison_scales_each_row_and_keeps_raw_values_for_hover():

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bertviz_lib import data
+from bertviz_lib.config import PROBLEM_TYPE_CHOICES
 from bertviz_lib.data import DataError, PreparedData, prepare, read_table
 
 SUMMARY_PATH = Path(__file__).resolve().parent.parent / "artifacts" / "fuzz_summary.json"
@@ -310,7 +311,7 @@ def test_random_bytes(prefix: bytes, body: bytes, nul: bool, name: str | None):
 
 
 @_settings(600)
-@given(table=_tables(), problem=st.sampled_from(data.PROBLEM_TYPES), delim=st.sampled_from(";|,"))
+@given(table=_tables(), problem=st.sampled_from(PROBLEM_TYPE_CHOICES), delim=st.sampled_from(";|,"))
 def test_delimited_tables(table: tuple[bytes, str | None], problem: str, delim: str):
     raw, name = table
     _read("delimited", raw, name)
@@ -327,7 +328,7 @@ def test_json_documents(document: tuple[bytes, str | None]):
 @_settings(400)
 @given(
     table=_labelled(),
-    problem=st.sampled_from(data.PROBLEM_TYPES),
+    problem=st.sampled_from(PROBLEM_TYPE_CHOICES),
     max_rows=st.sampled_from([None, 0, 1, 5]),
     with_validation=st.booleans(),
 )

@@ -172,7 +172,7 @@ def test_examples_per_class_follow_the_predicted_labels():
     predictions = pd.DataFrame(
         {"text": ["a", "b", "c", "d"], "predicted_label": ["pos", "neg;pos", "pos", "neg"]}
     )
-    chosen = explain.examples_per_class(predictions, ["neg", "pos"], per_class=2)
+    chosen = explain.examples_per_class(predictions, ["neg", "pos"], "multi_label", per_class=2)
     assert chosen == [("b", "neg"), ("d", "neg"), ("a", "pos"), ("b", "pos")]
 
 

@@ -13,15 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from bertviz_lib.config import TrainConfig
+from bertviz_lib.config import PROBLEM_TYPES, TrainConfig
 from bertviz_lib.model import heads
 from bertviz_lib.train import batching, distributed, fit, setup
 from bertviz_lib.train.faults import FAULT_VARIABLE
 from bertviz_lib.train.graphed_step import GraphedStep
 from bertviz_lib.train.step import train_step
 from tests.test_train import prepared, tiny_config
-
-PROBLEM_TYPES = ["single_label", "binary", "multi_label"]
 
 
 @pytest.fixture
@@ -121,9 +119,7 @@ def test_the_eager_graphed_step_trains_to_the_weights_of_train_step(
     config = tiny_config(tiny_model_dir, problem_type=problem_type, **overrides)
     for rows in batches:
         sequences = [eager.train_ids[i] for i in rows]
-        expected = train_step(
-            eager, rows, batching.collate(sequences, eager.pad_id, 1), config
-        )
+        expected = train_step(eager, rows, batching.collate(sequences, eager.pad_id, 1), config)
         fixed = batching.fixed_batch(sequences, graphed.targets[rows], graphed.pad_id, 10, widths)
         assert step(fixed).item() == pytest.approx(expected.item(), abs=1e-5)
     # The schedule filled the same tensor in place: the address that a captured graph reads.

@@ -11,7 +11,7 @@ import sys
 from dataclasses import MISSING, fields
 
 from bertviz_lib import runs
-from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.config import IG_TOLERANCE, DataConfig, TrainConfig
 
 SHORT_FLAGS = {"learning_rate": ["--lr"]}
 
@@ -91,7 +91,7 @@ def build_parser() -> Parser:
     explain.add_argument("--baseline", choices=["pad", "mask", "zero"], default="pad")
     explain.add_argument("--steps", default="auto",
                          help="IG steps, or 'auto' (adaptive, at most 128).")  # fmt: skip
-    explain.add_argument("--tolerance", type=float, default=0.01,
+    explain.add_argument("--tolerance", type=float, default=IG_TOLERANCE,
                          help="Auto IG stops once its summed |error| is under this.")  # fmt: skip
     explain.add_argument("--target", help="Class to explain (default: the predicted one).")
     explain.add_argument("--json", action="store_true")

@@ -190,22 +190,25 @@ METHOD_NAMES = {
 def command_explain(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from bertviz_lib.explain import explain, faithfulness, filler_for
+    from bertviz_lib.explain import (
+        REPLACEMENT_METHODS,
+        explain,
+        faithfulness,
+        filler_for,
+        method_options,
+    )
 
-    options = {}
-    if args.method == "ig":
-        steps = None if args.steps == "auto" else _positive_int(args.steps, "--steps")
-        options.update(baseline=args.baseline, n_steps=steps, tolerance=args.tolerance)
-    elif args.method != "gxi":
-        if args.method == "occlusion" and args.baseline == "zero":
-            raise data.DataError("Occlusion replaces tokens, so its baseline is pad or mask.")
-        options["baseline"] = args.baseline
+    method = METHOD_NAMES[args.method]
+    if method in REPLACEMENT_METHODS and args.baseline == "zero":
+        raise data.DataError(f"{args.method} replaces tokens, so its baseline is pad or mask.")
+    steps = None if args.steps == "auto" else _positive_int(args.steps, "--steps")
+    options = method_options(method, baseline=args.baseline, tolerance=args.tolerance,
+                             n_steps=steps)  # fmt: skip
     predictor = _predictor(args)
     if args.target is not None and args.target not in predictor.label_names:
         names = ", ".join(predictor.label_names)
         raise data.DataError(f"--target '{args.target}' is not a label of this run ({names}).")
-    result = explain(predictor, args.text, METHOD_NAMES[args.method], target=args.target,
-                     **options)  # fmt: skip
+    result = explain(predictor, args.text, method, target=args.target, **options)
     check = faithfulness(
         predictor.model,
         predictor.tokenizer,

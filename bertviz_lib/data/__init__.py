@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from bertviz_lib.config import LABEL_DELIMITER, PROBLEM_TYPE_CHOICES
+
 Severity = Literal["error", "warning", "info"]
 ProblemType = Literal["single_label", "binary", "multi_label"]
-PROBLEM_TYPES: tuple[str, ...] = ("auto", "single_label", "binary", "multi_label")
 
 
 class DataError(ValueError):
@@ -117,7 +118,6 @@ class PreparedData:
 TokenCounter = Callable[[list[str]], list[int]]
 Row = tuple[str, tuple[str, ...]]
 
-LABEL_DELIMITER = ";"
 MIN_ROWS = 4
 IMBALANCE_RATIO = 3.0
 # Hard limits, enforced here whatever the app's or the CLI's settings say. The upload limit matches
@@ -655,11 +655,12 @@ def validate(
     """
     report = DataReport()
     text, label = _choose_columns(frame, validation_frame, text_column, label_column, report)
-    if problem_type not in PROBLEM_TYPES:
+    if problem_type not in PROBLEM_TYPE_CHOICES:
         report.add(
             "error",
             "problem_type",
-            f"Unknown problem type '{problem_type}'; choose one of {', '.join(PROBLEM_TYPES)}.",
+            f"Unknown problem type '{problem_type}'; choose one of "
+            f"{', '.join(PROBLEM_TYPE_CHOICES)}.",
         )
     if not report.ok:
         return PreparedData(None, None, report, text, label)

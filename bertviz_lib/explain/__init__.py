@@ -5,6 +5,7 @@ Gradients with its convergence check, gradient × input, the forward-only method
 KernelSHAP), attributions per encoder layer, faithfulness curves, and tokens per class across data.
 """
 
+from bertviz_lib.config import IG_TOLERANCE
 from bertviz_lib.explain.across_data import ClassTokens, class_tokens, examples_per_class
 from bertviz_lib.explain.deletion_insertion import Faithfulness, faithfulness, filler_for
 from bertviz_lib.explain.explanation import BASELINES, Explanation, words_of
@@ -30,6 +31,37 @@ TITLES = {
 }
 
 
+REPLACEMENT_METHODS = ("occlusion", "kernel_shap", "lime")  # they replace tokens by [PAD] or [MASK]
+TOLERANCES = (0.001, 0.005, 0.01, 0.05, 0.1)  # the choices offered for IG's tolerance
+ACROSS_DATA_TOLERANCE = 0.05  # per text, when many are averaged: the mean hides each one's error
+
+
+def method_options(
+    method: str,
+    target: str | None = None,
+    baseline: str = "pad",
+    tolerance: float = IG_TOLERANCE,
+    n_steps: int | None = None,
+) -> dict:
+    """The options `explain` passes to `method`, built once for the CLI and the Explain page.
+
+    Integrated Gradients takes a baseline (pad, mask or zero embeddings), a tolerance and, when
+    `n_steps` is given, a fixed number of steps instead of its adaptive refinement. The
+    replacement methods put [PAD] or [MASK] in place of tokens, so a zero baseline means their
+    default ([PAD]) for them. Gradient × input has no baseline.
+    """
+    if method not in FUNCTIONS:
+        raise ValueError(f"Unknown method '{method}'; choose one of {METHODS}.")
+    if baseline not in BASELINES:
+        raise ValueError(f"Unknown baseline '{baseline}'; choose one of {BASELINES}.")
+    options: dict = {} if target is None else {"target": target}
+    if method == "integrated_gradients":
+        options.update(baseline=baseline, tolerance=tolerance, n_steps=n_steps)
+    elif method in REPLACEMENT_METHODS and baseline != "zero":
+        options["baseline"] = baseline
+    return options
+
+
 def explain(predictor, text: str, method: str = "integrated_gradients", **options) -> Explanation:
     """Any method on a loaded `Predictor`, with the run's own labels, head and max_length."""
     if method not in FUNCTIONS:
@@ -51,6 +83,10 @@ __all__ = [
     "Explanation",
     "Faithfulness",
     "LayerAttributions",
+    "ACROSS_DATA_TOLERANCE",
+    "REPLACEMENT_METHODS",
+    "TOLERANCES",
+    "method_options",
     "class_tokens",
     "explain",
     "examples_per_class",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bertviz_lib.explain.explanation import Explanation
+from bertviz_lib.runs import predictions
 
 
 @dataclass
@@ -24,7 +25,7 @@ class ClassTokens:
 
 
 def examples_per_class(
-    predictions, label_names: Sequence[str], per_class: int
+    table, label_names: Sequence[str], problem_type: str, per_class: int
 ) -> list[tuple[str, str]]:
     """Up to `per_class` validation texts for each predicted class, as (text, class) pairs.
 
@@ -32,9 +33,9 @@ def examples_per_class(
     the choice is the same every time.
     """
     chosen: list[tuple[str, str]] = []
-    predicted = predictions["predicted_label"].astype(str).str.split(";").map(set)
+    predicted = predictions.predicted_labels(table, problem_type)
     for label in label_names:
-        texts = predictions.loc[[label in labels for labels in predicted], "text"]
+        texts = table.loc[[label in labels for labels in predicted], predictions.TEXT]
         chosen += [(str(text), label) for text in texts.head(per_class)]
     return chosen
 

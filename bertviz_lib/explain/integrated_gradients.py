@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from bertviz_lib.config import IG_TOLERANCE
 from bertviz_lib.explain.explanation import Endpoints, Explanation, build_explanation, endpoints
 from bertviz_lib.explain.path_integral import SCAN_INTERVALS, integrate, straight_path
 from bertviz_lib.model.patches.cls_only import cls_only_in_eval
@@ -31,7 +32,7 @@ def explain_integrated_gradients(
     target: int | str | None = None,
     baseline: str = "pad",
     n_steps: int | None = None,
-    tolerance: float = 0.05,
+    tolerance: float = IG_TOLERANCE,
     max_steps: int = 128,
     internal_batch_size: int = 64,
     max_length: int = 128,

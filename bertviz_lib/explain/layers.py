@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bertviz_lib.config import IG_TOLERANCE
 from bertviz_lib.explain.explanation import Endpoints, endpoints
 from bertviz_lib.explain.path_integral import Path, integrate, straight_path
 from bertviz_lib.model.patches.cls_only import cls_only_in_eval
@@ -52,7 +53,7 @@ def layer_attributions(
     target: int | str | None = None,
     baseline: str = "pad",
     n_steps: int | None = None,
-    tolerance: float = 0.01,
+    tolerance: float = IG_TOLERANCE,
     max_steps: int = 128,
     internal_batch_size: int = 64,
     max_length: int = 128,

@@ -17,7 +17,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from sklearn.metrics import (
@@ -36,7 +35,6 @@ FALLBACK_COLOUR = "#888888"
 TEMPLATE = "plotly_white"
 HEIGHT = 400
 MARGIN = {"l": 60, "r": 20, "t": 60, "b": 50}
-LABEL_DELIMITER = ";"
 
 
 def _shown(text) -> str:
@@ -357,40 +355,6 @@ def class_probabilities(
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
     figure.update_yaxes(type="category", autorange="reversed")
     return figure
-
-
-def validation_arrays(
-    predictions: pd.DataFrame, label_names: Sequence[str], problem_type: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(y_true, probabilities) from a `Run.predictions()` table, in the form `metrics` takes.
-
-    This lets the Metrics page draw ROC and PR curves for a finished run without the model.
-    """
-    names = [str(name) for name in label_names]
-    columns = [f"p_{name}" for name in names]
-    missing = [c for c in columns if c not in predictions.columns]
-    if missing or "true_label" not in predictions.columns:
-        raise ValueError(
-            "The predictions table lacks column(s) "
-            f"{', '.join(missing or ['true_label'])}; it does not match these label names."
-        )
-    probabilities = predictions[columns].to_numpy(dtype=float)
-    cells = predictions["true_label"].astype(str).tolist()
-    index = {name: i for i, name in enumerate(names)}
-    if problem_type == "multi_label":
-        y_true = np.zeros((len(cells), len(names)), dtype=int)
-        for row, cell in enumerate(cells):
-            for label in filter(None, (p.strip() for p in cell.split(LABEL_DELIMITER))):
-                y_true[row, _label_index(index, label)] = 1
-    else:
-        y_true = np.array([_label_index(index, cell) for cell in cells], dtype=int)
-    return y_true, probabilities
-
-
-def _label_index(index: dict[str, int], label: str) -> int:
-    if label not in index:
-        raise ValueError(f"The predictions table has a true label {label!r} the run does not know.")
-    return index[label]
 
 
 def _style(figure: go.Figure, title: str, x_title: str, y_title: str) -> None:

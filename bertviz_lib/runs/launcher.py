@@ -29,10 +29,10 @@ from typing import IO
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.model import backbones
+from bertviz_lib.runs import files
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".txt")
-LAUNCH_FILE = "launch.json"
 TRAINING_LOCK = ".training.lock"
 QUEUE_LOCK = ".queue.lock"
 WORKER_LOG = ".worker.log"
@@ -63,9 +63,7 @@ def submit(
         "data_config": asdict(data_config),
         "train_config": asdict(train_config),
     }
-    temporary = run_dir / f".{LAUNCH_FILE}.tmp"
-    temporary.write_text(json.dumps(launch, indent=2), encoding="utf-8")
-    os.replace(temporary, run_dir / LAUNCH_FILE)
+    files.write_json(run_dir / files.LAUNCH, launch)
     ensure_worker(root)
     return run_dir
 
@@ -75,8 +73,8 @@ def _save_upload(run_dir: Path, role: str, upload: tuple[str, bytes]) -> str:
     user typed can reach a path."""
     name, content = upload
     suffix = PurePath(name.replace("\\", "/")).suffix.lower()
-    relative = f"data/{role}{suffix if suffix in DATA_SUFFIXES else '.csv'}"
-    (run_dir / "data").mkdir(exist_ok=True)
+    relative = f"{files.DATA}/{role}{suffix if suffix in DATA_SUFFIXES else '.csv'}"
+    (run_dir / files.DATA).mkdir(exist_ok=True)
     (run_dir / relative).write_bytes(content)
     return relative
 
@@ -84,7 +82,7 @@ def _save_upload(run_dir: Path, role: str, upload: tuple[str, bytes]) -> str:
 def training_command(run_dir: str | Path) -> list[str]:
     """The same entry point as the command line, so a queued run trains exactly like a CLI run."""
     run_dir = Path(run_dir).resolve()
-    launch = json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
+    launch = json.loads((run_dir / files.LAUNCH).read_text(encoding="utf-8"))
     command = [sys.executable, "-m", "bertviz_lib", "train", "--run-dir", str(run_dir)]
     command += ["--data", str(run_dir / launch["data"])]
     if launch.get("validation"):
@@ -149,7 +147,7 @@ def _start(run: runs.Run, lock: IO) -> subprocess.Popen | None:
             runs.RunWriter(run.path).set_status("failed", error=f"Unreadable launch.json: {error}")
             return None
         print(f"starting {run.run_id}", flush=True)
-        with open(run.path / "train.log", "ab") as log:
+        with open(run.path / files.TRAIN_LOG, "ab") as log:
             process = subprocess.Popen(
                 command,
                 cwd=REPOSITORY,
@@ -210,7 +208,7 @@ def queue(root: str | Path) -> list[runs.Run]:
     waiting = [
         run
         for run in runs.list_runs(root)
-        if run.state == "queued" and (run.path / LAUNCH_FILE).is_file()
+        if run.state == "queued" and (run.path / files.LAUNCH).is_file()
     ]
     return sorted(waiting, key=lambda run: run.status.get("created", 0))
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bertviz_lib.runs import files
+
 STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
 HEARTBEAT_SECONDS = 5.0
@@ -51,20 +53,6 @@ def new_run_id(name: str | None = None) -> str:
     return f"{stamp}-{slug(name or 'run')}"
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    """Write to a temporary name, then rename, so readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _now() -> float:
     return time.time()
 
@@ -91,15 +79,15 @@ class Run:
 
     @property
     def status(self) -> dict:
-        return _read_json(self.path / "status.json")
+        return files.read_json(self.path / files.STATUS)
 
     @property
     def config(self) -> dict:
-        return _read_json(self.path / "config.json")
+        return files.read_json(self.path / files.CONFIG)
 
     @property
     def model_dir(self) -> Path:
-        return self.path / "model"
+        return self.path / files.MODEL
 
     @property
     def state(self) -> str:
@@ -127,7 +115,7 @@ class Run:
 
     def events(self) -> list[dict]:
         """Every event so far; a line being written at this moment is skipped."""
-        path = self.path / "metrics.jsonl"
+        path = self.path / files.EVENTS
         if not path.is_file():
             return []
         events = []
@@ -139,22 +127,16 @@ class Run:
         return events
 
     def predictions(self):
-        """Validation predictions of the kept checkpoint as a DataFrame (None before there are any).
+        """Validation predictions of the kept checkpoint (None before there are any); the columns
+        are described in runs/predictions.py."""
+        from bertviz_lib.runs import predictions
 
-        Columns: text, true_label, predicted_label (several labels joined by ';'), confidence, and
-        one `p_<label>` probability column per label, in `config["label_names"]` order.
-        """
-        import pandas as pd
-
-        path = self.path / "predictions.csv"
-        if not path.is_file():
-            return None
-        return pd.read_csv(path, keep_default_na=False, dtype={"text": str, "true_label": str})
+        return predictions.read(self.path)
 
     @property
     def metrics(self) -> dict:
         """Validation metrics of the kept checkpoint (empty until the run has one)."""
-        return _read_json(self.path / "final_metrics.json")
+        return files.read_json(self.path / files.FINAL_METRICS)
 
 
 def run_root(root: str | Path | None = None) -> Path:
@@ -165,10 +147,10 @@ def load_run(run: str | Path, root: str | Path | None = None) -> Run:
     """A run by id (under `root`) or by the path of its folder; never through a symbolic link,
     which could point a run id at any folder on the machine."""
     candidate = Path(run)
-    if candidate.is_dir() and (candidate / "status.json").is_file():
+    if candidate.is_dir() and (candidate / files.STATUS).is_file():
         return Run(_real_folder(candidate))
     folder = run_root(root) / validate_run_id(str(run))
-    if not (folder / "status.json").is_file():
+    if not (folder / files.STATUS).is_file():
         raise RunError(f"There is no run '{run}' in {run_root(root)}/.")
     return Run(_inside(_real_folder(folder), run_root(root)))
 
@@ -193,7 +175,7 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
     runs = [
         Run(p)
         for p in folder.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / "status.json").is_file()
+        if p.is_dir() and not p.is_symlink() and (p / files.STATUS).is_file()
     ]
     return sorted(runs, key=lambda r: r.status.get("created", 0), reverse=True)
 
@@ -209,7 +191,7 @@ def create_run(root: str | Path | None = None, name: str | None = None) -> Path:
         suffix += 1
         path = folder / f"{run_id}-{suffix}"
     path.mkdir()
-    _write_json(path / "status.json", {"state": "queued", "created": _now(), "name": name})
+    files.write_json(path / files.STATUS, {"state": "queued", "created": _now(), "name": name})
     return path
 
 
@@ -227,7 +209,7 @@ class RunWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._status = _read_json(self.path / "status.json") or {"created": _now()}
+        self._status = files.read_json(self.path / files.STATUS) or {"created": _now()}
         self._lock = threading.Lock()
         self._beating = threading.Event()
 
@@ -240,7 +222,7 @@ class RunWriter:
                 self._status.update(pid=os.getpid(), host=socket.gethostname())
             if state in FINISHED:
                 self._status["finished"] = _now()
-            _write_json(self.path / "status.json", self._status)
+            files.write_json(self.path / files.STATUS, self._status)
 
     def start_heartbeat(self) -> None:
         """Refresh the heartbeat from a thread, so long steps do not look like a dead process."""
@@ -249,7 +231,7 @@ class RunWriter:
             while not self._beating.wait(HEARTBEAT_SECONDS):
                 with self._lock:
                     self._status["heartbeat"] = _now()
-                    _write_json(self.path / "status.json", self._status)
+                    files.write_json(self.path / files.STATUS, self._status)
 
         threading.Thread(target=beat, daemon=True, name="heartbeat").start()
 
@@ -257,24 +239,24 @@ class RunWriter:
         self._beating.set()
 
     def write_config(self, config: dict) -> None:
-        _write_json(self.path / "config.json", config)
+        files.write_json(self.path / files.CONFIG, config)
 
     def write_final_metrics(self, metrics: dict) -> None:
-        _write_json(self.path / "final_metrics.json", metrics)
+        files.write_json(self.path / files.FINAL_METRICS, metrics)
 
     def log_event(self, event: dict) -> None:
         line = json.dumps({"time": _now(), **event}, default=str)
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+        with open(self.path / files.EVENTS, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
     def save_model(self, save) -> None:
         """`save(folder)` writes into a temporary folder that is renamed to model/ when whole."""
-        temporary = self.path / "model.tmp"
+        temporary = self.path / f"{files.MODEL}.tmp"
         shutil.rmtree(temporary, ignore_errors=True)
         temporary.mkdir()
         save(temporary)
-        shutil.rmtree(self.path / "model", ignore_errors=True)
-        os.replace(temporary, self.path / "model")
+        shutil.rmtree(self.path / files.MODEL, ignore_errors=True)
+        os.replace(temporary, self.path / files.MODEL)
 
     def write_text(self, name: str, text: str) -> None:
         (self.path / name).write_text(text, encoding="utf-8")

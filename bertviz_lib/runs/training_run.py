@@ -17,9 +17,8 @@ from pathlib import Path
 
 from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data import PreparedData
-from bertviz_lib.runs import Run, RunWriter
+from bertviz_lib.runs import Run, RunWriter, files, predictions
 from bertviz_lib.runs.model_card import model_card
-from bertviz_lib.runs.predictions_table import predictions_table
 from bertviz_lib.train import distributed
 from bertviz_lib.train.events import EventSink
 from bertviz_lib.train.faults import inject_fault
@@ -118,8 +117,7 @@ def save_outputs(
         result.tokenizer.save_pretrained(folder)
 
     writer.save_model(save)
-    table = predictions_table(prepared.validation, result.best.probabilities, config.threshold)
-    table.to_csv(writer.path / "predictions.csv", index=False)
+    predictions.write(writer.path, prepared.validation, result.best.probabilities, config.threshold)
     writer.write_final_metrics(
         {
             **result.best.metrics,
@@ -130,7 +128,7 @@ def save_outputs(
             "samples_per_second": result.samples_per_second,
         }
     )
-    writer.write_text("README.md", model_card(writer.path.name, config, prepared, result))
+    writer.write_text(files.MODEL_CARD, model_card(writer.path.name, config, prepared, result))
 
 
 def finish(writer: RunWriter, result: TrainResult, metric_name: str) -> None:

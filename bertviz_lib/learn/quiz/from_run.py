@@ -24,7 +24,7 @@ import numpy as np
 
 from bertviz_lib.learn.quiz.bank import LiveLink, Question
 from bertviz_lib.metrics import classification_metrics
-from bertviz_lib.runs import Run, RunError
+from bertviz_lib.runs import Run, RunError, predictions
 
 LR_LOW, LR_HIGH = 1e-5, 1e-4
 SAME_RECALL = "All classes have the same recall"
@@ -63,31 +63,16 @@ class RunFacts:
         """metrics.classification_metrics on predictions.csv, or None when it cannot be read."""
         if self.table is None or len(self.table) == 0 or len(self.label_names) < 2:
             return None
-        columns = [f"p_{name}" for name in self.label_names]
-        if not set(columns) <= set(self.table.columns):
-            return None
-        truth = self._truth()
-        if truth is None:
-            return None
         threshold = float(self.train.get("threshold", 0.5))
         try:
-            probabilities = self.table[columns].to_numpy(dtype=float)
+            truth, probabilities = predictions.arrays(
+                self.table, self.label_names, self.problem_type
+            )
             return classification_metrics(
                 truth, probabilities, self.label_names, self.problem_type, threshold
             )
         except ValueError:  # a file edited by hand, or probabilities that do not add up
             return None
-
-    def _truth(self) -> np.ndarray | None:
-        names = self.label_names
-        rows = [[x for x in str(cell).split(";") if x] for cell in self.table["true_label"]]
-        if any(label not in names for row in rows for label in row):
-            return None
-        if self.problem_type == "multi_label":
-            return np.array([[int(n in row) for n in names] for row in rows], dtype=int)
-        if self.problem_type in ("single_label", "binary") and all(len(r) == 1 for r in rows):
-            return np.array([names.index(row[0]) for row in rows], dtype=int)
-        return None
 
     def rng(self, name: str) -> random.Random:
         """A generator's own seeded randomness, so reruns of a page show the same question."""

@@ -3,7 +3,13 @@
 import streamlit as st
 
 from bertviz_lib import data
-from bertviz_lib.config import LABEL_DELIMITER, PROBLEM_TYPE_CHOICES, DataConfig, help_text
+from bertviz_lib.config import (
+    LABEL_DELIMITER,
+    PROBLEM_TYPE_CHOICES,
+    DataConfig,
+    TrainConfig,
+    help_text,
+)
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.report import charts
 from pages import studio
@@ -70,7 +76,9 @@ delimiter = left.text_input(
 )
 max_length = int(middle.number_input("max_length (tokens)", 8, 512, 128, step=8,
                                      help="Texts longer than this are cut."))  # fmt: skip
-validation_mode = right.radio("Validation", ["Split off a share", "A separate file"])
+seed = int(right.number_input("Seed", 0, 2**31 - 1, TrainConfig().seed, key="data.seed",
+                              help=help_text(TrainConfig, "seed")))  # fmt: skip
+validation_mode = st.radio("Validation", ["Split off a share", "A separate file"], horizontal=True)
 validation_name = validation_raw = None
 fraction = 0.2
 if validation_mode == "Split off a share":
@@ -86,7 +94,7 @@ config = DataConfig(text_column=text_column, label_column=label_column,
                     label_delimiter=delimiter or LABEL_DELIMITER,
                     validation_fraction=fraction)  # fmt: skip
 dataset = studio.prepare(file_name, raw, validation_name, validation_raw, config, problem_type,
-                         max_length, source == "A bundled sample")  # fmt: skip
+                         max_length, seed, source == "A bundled sample")  # fmt: skip
 report = dataset.prepared.report
 
 st.subheader("Data report")

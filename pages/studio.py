@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 import streamlit as st
 
 from bertviz_lib import data, runs
-from bertviz_lib.config import DataConfig
+from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.model import backbones
 from bertviz_lib.model.predict import Predictor
@@ -31,6 +31,7 @@ class Dataset:
     data_config: DataConfig
     problem_type: str
     max_length: int
+    seed: int  # splits the data here and seeds the training, so the preview is what trains
     prepared: data.PreparedData
     from_sample: bool
     lengths: list[int]  # token counts of every text, as the data checks measured them
@@ -138,6 +139,7 @@ def prepare(
     data_config: DataConfig,
     problem_type: str,
     max_length: int,
+    seed: int,
     from_sample: bool,
 ) -> Dataset:
     count_tokens = batching.token_counter(tokenizer())
@@ -148,22 +150,13 @@ def prepare(
         measured[:] = count_tokens(texts)
         return list(measured)
 
-    prepared = data.prepare(
-        raw,
-        name=file_name,
-        text_column=data_config.text_column,
-        label_column=data_config.label_column,
-        problem_type=problem_type,
-        label_delimiter=data_config.label_delimiter,
-        validation_source=validation_raw,
-        validation_name=validation_name,
-        validation_fraction=data_config.validation_fraction,
-        max_rows=data_config.max_rows,
-        max_length=max_length,
-        token_counter=remembering_counter,
-    )
+    settings = TrainConfig(problem_type=problem_type, max_length=max_length, seed=seed)
+    prepared = data.prepare_for_training(
+        raw, data_config, settings, name=file_name, validation_source=validation_raw,
+        validation_name=validation_name, token_counter=remembering_counter,
+    )  # fmt: skip
     return Dataset(file_name, raw, validation_name, validation_raw, data_config, problem_type,
-                   max_length, prepared, from_sample, measured)  # fmt: skip
+                   max_length, seed, prepared, from_sample, measured)  # fmt: skip
 
 
 def current_dataset() -> Dataset:
@@ -171,8 +164,9 @@ def current_dataset() -> Dataset:
     if DATASET not in st.session_state:
         path = SAMPLES["sentiment"]
         st.session_state[DATASET] = prepare(
-            path.name, path.read_bytes(), None, None, DataConfig(), "auto", 128, True
-        )
+            path.name, path.read_bytes(), None, None, DataConfig(), "auto", 128,
+            TrainConfig().seed, True,
+        )  # fmt: skip
     return st.session_state[DATASET]
 
 

@@ -15,7 +15,7 @@ from pages import studio
 
 HUB_MODELS = ["bert-base-uncased", "distilbert-base-uncased", "prajjwal1/bert-tiny"]
 LOCAL = "A local folder…"
-NOT_TRAINED_HERE = ("model", "problem_type", "max_length", "device")
+NOT_TRAINED_HERE = ("model", "problem_type", "max_length", "seed", "device")  # set on Data
 ENDED_SILENTLY = (
     "The training process stopped without a word (killed, or the machine restarted): its "
     "heartbeat went stale. Nothing from it is loadable; start it again."
@@ -49,7 +49,7 @@ with st.expander("Settings", expanded=False):
     gpu_only = () if device.type == "cuda" else ("cuda_graphs",)
     values = studio.settings_form(TrainConfig, defaults, skip=NOT_TRAINED_HERE + gpu_only)
 config = TrainConfig(model=model or "bundled", problem_type=dataset.problem_type,
-                     max_length=dataset.max_length, **values)  # fmt: skip
+                     max_length=dataset.max_length, seed=dataset.seed, **values)  # fmt: skip
 
 
 def training_rate() -> tuple[float, str] | None:

@@ -143,6 +143,21 @@ def test_train_page_trains_to_completion_and_a_reload_shows_it(
     assert run_id in metrics.multiselect[0].value
 
 
+def test_the_validation_rows_the_data_page_shows_are_the_ones_the_run_is_scored_on(
+    models, stored_model, no_workers_left
+):
+    app = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    app.number_input(key="data.seed").set_value(7).run()
+    previewed = app.session_state[studio.DATASET].prepared.validation.texts
+    default_split = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    assert previewed != default_split.session_state[studio.DATASET].prepared.validation.texts
+    app = start_training(app.switch_page("pages/train.py").run(), stored_model, epochs=1)
+    run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)
+    wait_for(lambda: run.state == "completed", "the run to complete")
+    assert run.config["train"]["seed"] == 7
+    assert run.predictions()["text"].tolist() == previewed
+
+
 def test_a_reload_during_training_shows_the_run_where_it_is(models, stored_model, no_workers_left):
     app = start_training(open_page("pages/train.py"), stored_model, epochs=200)
     run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)

@@ -44,17 +44,11 @@ def prepare_for_training(args, data_config: DataConfig, config: TrainConfig) -> 
         raise data.DataError(" ".join(problems))
     tokenizer = backbones.load_tokenizer(config.model)
     source = _source(args.data)
-    prepared = data.prepare(
+    prepared = data.prepare_for_training(
         source,
-        text_column=data_config.text_column,
-        label_column=data_config.label_column,
-        problem_type=config.problem_type,
-        label_delimiter=data_config.label_delimiter,
+        data_config,
+        config,
         validation_source=_source(args.validation) if args.validation else None,
-        validation_fraction=data_config.validation_fraction,
-        seed=config.seed,
-        max_rows=data_config.max_rows,
-        max_length=config.max_length,
         token_counter=batching.token_counter(tokenizer),
     )
     for finding in prepared.report.findings:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from bertviz_lib.config import LABEL_DELIMITER, PROBLEM_TYPE_CHOICES
+from bertviz_lib.config import LABEL_DELIMITER, PROBLEM_TYPE_CHOICES, DataConfig, TrainConfig
 
 Severity = Literal["error", "warning", "info"]
 ProblemType = Literal["single_label", "binary", "multi_label"]
@@ -542,7 +542,7 @@ def prepare(
     text_column: str | None = None,
     label_column: str | None = None,
     problem_type: str = "auto",
-    label_delimiter: str = ";",
+    label_delimiter: str = LABEL_DELIMITER,
     validation_source: bytes | str | Path | None = None,
     validation_name: str | None = None,
     validation_fraction: float = 0.2,
@@ -580,6 +580,37 @@ def prepare(
     )
     prepared.report.findings[:0] = report.findings
     return prepared
+
+
+def prepare_for_training(
+    source: bytes | str | Path,
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    *,
+    name: str | None = None,
+    validation_source: bytes | str | Path | None = None,
+    validation_name: str | None = None,
+    token_counter: TokenCounter | None = None,
+) -> PreparedData:
+    """`prepare` with a run's settings: the one way the Data page's preview, the command line
+    and the app's worker (which runs the command line) read the data, so the split a user
+    inspects is the split that trains (the seed, the problem type and max_length come from the
+    training settings)."""
+    return prepare(
+        source,
+        name=name,
+        text_column=data_config.text_column,
+        label_column=data_config.label_column,
+        problem_type=train_config.problem_type,
+        label_delimiter=data_config.label_delimiter,
+        validation_source=validation_source,
+        validation_name=validation_name,
+        validation_fraction=data_config.validation_fraction,
+        seed=train_config.seed,
+        max_rows=data_config.max_rows,
+        max_length=train_config.max_length,
+        token_counter=token_counter,
+    )
 
 
 def labelled_for_evaluation(

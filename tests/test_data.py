@@ -637,7 +637,7 @@ def test_max_rows_of_zero_keeps_one_row_and_says_so():
 
 
 def test_upload_over_the_byte_limit_is_refused(monkeypatch, tmp_path):
-    monkeypatch.setattr(data_module, "MAX_UPLOAD_BYTES", 1024 * 1024)
+    monkeypatch.setattr(data_module.read, "MAX_UPLOAD_BYTES", 1024 * 1024)
     raw = _balanced() + b"x" * (1024 * 1024)
     with pytest.raises(DataError, match=r"The file is 1 MB, more than the limit of 1 MB"):
         read_table(raw + b"y" * 100)
@@ -655,7 +655,7 @@ def test_default_byte_limit_matches_the_app_upload_limit():
 
 
 def test_row_limit_applies_without_max_rows(monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_ROWS", 12)
+    monkeypatch.setattr(data_module.clean, "MAX_ROWS", 12)
     for max_rows in (None, 100):
         prepared = prepare(_balanced(per_class=20), max_rows=max_rows)
         finding = _only(prepared, "too_many_rows")

@@ -124,11 +124,8 @@ def prediction_benchmark(predictor: Predictor, texts: list[str]) -> dict:
     return {"texts": len(texts), "seconds": seconds, "texts_per_s": len(texts) / seconds}
 
 
-def newest_completed_run() -> runs.Run:
-    for run in runs.list_runs():
-        if run.loadable:
-            return run
-    raise SystemExit("No completed run in models/: train one (python -m bertviz_lib train).")
+def newest_completed_run() -> runs.Run | None:
+    return next((run for run in runs.list_runs() if run.loadable), None)
 
 
 def labelled(path: str, rows: int | None, seed: int = 0, names: list[str] | None = None):
@@ -294,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="The full run takes eager steps on a GPU too.")  # fmt: skip
     parser.add_argument("--json", help="Write the results to this file as well.")
     args = parser.parse_args(argv)
+    for path in (args.train_data, args.data):
+        if not Path(path).is_file():
+            parser.error(f"there is no file {path}: pass --train-data and --data (CSV files with "
+                         "'text' and 'label' columns)")  # fmt: skip
     result: dict = {"machine": machine()}
     if args.part == "graphs":
         return _finish(graphs_benchmark(args.train_data, args.samples, args.model), args.json)
@@ -317,10 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     return _finish(result, args.json)
 
 
+NO_RUN = (
+    "The explanation part needs a completed run in models/ (train one with "
+    "`python -m bertviz_lib train`, or name one with --run); it is skipped."
+)
+
+
 def explanation_part(args: argparse.Namespace) -> dict:
     import pandas as pd
 
     run = runs.load_run(args.run) if args.run else newest_completed_run()
+    if run is None:
+        print(NO_RUN)
+        return {"explanations": NO_RUN}
     predictor = Predictor.from_run(run)
     texts = pd.read_csv(args.data)["text"].astype(str).tolist()
     chosen = sentences_of_length(predictor.tokenizer, texts, args.tokens, args.sentences)

@@ -1,6 +1,6 @@
 """Whether the replayed CUDA graphs train to the weights the eager steps reach: the check that the
-CPU tests cannot make, since only a GPU captures and replays (`python -m bertviz_lib.bench
---part graphs`).
+CPU tests cannot make, since only a GPU captures and replays (`python -m benchmarks --part
+graphs`).
 
 Two copies of the model start from the same weights and take the same batches, one through the
 eager `train_step` (batches padded to a multiple of 8), the other through the captured graphs

@@ -1,12 +1,6 @@
 """`python -m bertviz_lib`: the command line (cli/)."""
 
-import sys
-
-from bertviz_lib.cli import main
-from bertviz_lib.train import distributed
+from bertviz_lib.cli import run
 
 if __name__ == "__main__":
-    code = main()
-    if distributed.from_environment().several:
-        distributed.leave(code)  # a torchrun rank skips freeing its process group
-    sys.exit(code)
+    run("python -m bertviz_lib")

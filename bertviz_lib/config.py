@@ -95,6 +95,13 @@ class TrainConfig:
         "or several GPUs.",
     )
 
+    fast_paths: bool = _setting(
+        True,
+        "Train through this project's exact shortcuts inside transformers ([CLS]-only last "
+        "layer, cheaper CPU dropout, sparse embedding gradient; see model/patches). Off: a "
+        "plain transformers model throughout.",
+    )
+
     def problems(self) -> list[str]:
         """Settings that cannot work, as sentences (empty when all is well)."""
         checks = [

@@ -14,6 +14,7 @@ from bertviz_lib import runs
 from bertviz_lib.config import IG_TOLERANCE, DataConfig, TrainConfig
 
 SHORT_FLAGS = {"learning_rate": ["--lr"]}
+OUTPUT_DIR_HELP = "Folder of run folders (default: models)."
 
 
 class UserError(Exception):
@@ -22,7 +23,7 @@ class UserError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own usage errors: one line too
-        raise UserError(f"{message} (see `python -m bertviz_lib {self.prog.split()[-1]} --help`)")
+        raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
 def _add_settings(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -50,9 +51,9 @@ def _settings(args: argparse.Namespace, config_class: type):
     return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class)})
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog="python -m bertviz_lib", description=__doc__.splitlines()[0])
-    parser.add_argument("--output-dir", default="models", help="Folder of run folders.")
+def build_parser(prog: str = "python -m bertviz_lib") -> Parser:
+    parser = Parser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default="models", help=OUTPUT_DIR_HELP)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser("train", help="Fine-tune on a labelled table.")
@@ -97,17 +98,19 @@ def build_parser() -> Parser:
     explain.add_argument("--json", action="store_true")
 
     commands.add_parser("worker", help="Train the queued runs one at a time (the app starts it).")
+    for command in commands.choices.values():  # after the command too: `train --output-dir DIR`
+        command.add_argument("--output-dir", default=argparse.SUPPRESS, help=OUTPUT_DIR_HELP)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m bertviz_lib") -> int:
     from transformers.utils import logging
 
     from bertviz_lib.cli import commands
 
     logging.disable_progress_bar()  # "Loading weights" bars would drown the training bar
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
         handler = getattr(commands, f"command_{args.command}")
         if args.command == "train":
             return handler(args, _settings(args, DataConfig), _settings(args, TrainConfig))
@@ -118,3 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def run(prog: str = "bertviz-studio") -> None:
+    """The console script (`bertviz-studio`) and `python -m bertviz_lib`: exit with main's code."""
+    from bertviz_lib.train import distributed
+
+    code = main(prog=prog)
+    if distributed.from_environment().several:
+        distributed.leave(code)  # a torchrun rank skips freeing its process group
+    sys.exit(code)

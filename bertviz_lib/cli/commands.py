@@ -1,4 +1,4 @@
-"""What each command-line command does; `__main__` only parses and routes here."""
+"""What each command-line command does; `cli/__init__.py` only parses and routes here."""
 
 from __future__ import annotations
 

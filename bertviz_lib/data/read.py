@@ -44,8 +44,8 @@ _SNIFF_CHARS = 64 * 1024
 
 
 # csv.Sniffer's quote regexes take quadratic time on long runs of newlines or quotes (a quoted
-# 1 MB cell of blank lines took 75 s), so it sees only this much; `_fields_agree` checks its
-# answer on the whole sample.
+# 1 MB cell of blank lines took over a minute), so it sees only this much; `_fields_agree` checks
+# its answer on the whole sample.
 _SNIFFER_CHARS = 4 * 1024
 
 

@@ -3,7 +3,7 @@ with an adaptive node placement that measures its own error.
 
 Why adaptive rather than doubling n_steps: a confident fine-tuned model's probability is nearly a
 step function along the path, so evenly spread Gauss-Legendre nodes miss the step, and doubling
-them needed up to 128 steps (2.5 s on 2 CPU cores) on a third of SST-2 sentences. Each stretch
+them needed up to 128 steps on a third of SST-2 sentences. Each stretch
 [a, b] of the path has a known exact integral, f(b) - f(a), from forward values the gradient
 passes compute anyway; so the error of every stretch is measured, and only the stretches that miss
 are split (at their old nodes, where f is known) and given more nodes.

@@ -95,8 +95,9 @@ def training_command(run_dir: str | Path) -> list[str]:
 
 
 def _flags(config: DataConfig | TrainConfig) -> list[str]:
-    """One flag per field, as `__main__` declares them. `--name=value` keeps a value that starts
-    with '-' (a label delimiter, say) from reading as a flag; None is the parser's own default."""
+    """One flag per field, as the CLI (`cli/__init__.py`) declares them. `--name=value` keeps a
+    value that starts with '-' (a label delimiter, say) from reading as a flag; None is the
+    parser's own default."""
     flags = []
     for item in fields(config):
         value = getattr(config, item.name)

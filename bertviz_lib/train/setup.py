@@ -14,12 +14,8 @@ from bertviz_lib.data import LabelledData
 from bertviz_lib.devices import resolve_device, use_all_cores
 from bertviz_lib.model import backbones, heads
 from bertviz_lib.model.build import build_model, start_at_base_rates
-from bertviz_lib.model.patches.cls_only import compute_only_cls_in_last_layer
-from bertviz_lib.model.patches.cpu_dropout import use_cpu_dropout
-from bertviz_lib.model.patches.sparse_embedding import (
-    SparseEmbeddingGradient,
-    use_sparse_embedding_gradient,
-)
+from bertviz_lib.model.patches import patch_for_training
+from bertviz_lib.model.patches.sparse_embedding import SparseEmbeddingGradient
 from bertviz_lib.train import batching, distributed
 from bertviz_lib.train.optimizer import make_optimizer, warmup_then_linear
 
@@ -64,13 +60,9 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         use_all_cores()
     tokenizer = backbones.load_tokenizer(config.model)
     model = build_model(config, train_data.label_names, train_data.problem_type).to(device)
-    cls_only = compute_only_cls_in_last_layer(model)
-    cpu_dropout = device.type == "cpu" and use_cpu_dropout(model)
     graphs = wants_cuda_graphs(config, device, ranks)
-    # Eager steps on one CPU only: DDP reduces dense gradients in buckets, and a graphed step
-    # keeps every gradient dense at a fixed address.
     eager_on_one_cpu = device.type == "cpu" and not ranks.several and not graphs
-    sparse_embedding = use_sparse_embedding_gradient(model) if eager_on_one_cpu else None
+    patches = patch_for_training(model, device, eager_on_one_cpu, wanted=config.fast_paths)
     if train_data.problem_type != "single_label":
         start_at_base_rates(model, train_data)
     train_ids = batching.tokenize(tokenizer, train_data.texts, config.max_length)
@@ -100,9 +92,9 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
         cuda_graphs=graphs,
-        cls_only=cls_only,
-        cpu_dropout=cpu_dropout,
-        sparse_embedding=sparse_embedding,
+        cls_only=patches.cls_only,
+        cpu_dropout=patches.cpu_dropout,
+        sparse_embedding=patches.sparse_embedding,
     )
 
 

@@ -35,24 +35,24 @@ _IN_EVAL = ContextVar("cls_only_in_eval", default=False)
 
 
 def compute_only_cls_in_last_layer(model: torch.nn.Module) -> bool:
-    """Make `model`'s last layer compute [CLS] alone while training and inside `cls_only_in_eval`;
-    False when the model is not one where that is known to be exact (a plain BERT encoder under a
-    pooled classifier)."""
-    if type(model) is not BertForSequenceClassification:
+    """Make `model`'s last layer compute [CLS] alone while training (and inside
+    `cls_only_in_eval`); False when the model is not one where that is known to be exact (a plain
+    BERT encoder under a pooled classifier)."""
+    last = _patched_last_layer(model)
+    if last is None:
         return False
-    last = model.bert.encoder.layer[-1]
-    if type(last) is not BertLayer or last.is_decoder or last.chunk_size_feed_forward:
-        return False
-    if getattr(last.forward, "__func__", None) is not _forward:
-        last.forward = types.MethodType(_forward, last)
+    last.cls_only_in_training = True
     return True
 
 
 @contextmanager
 def cls_only_in_eval(model: torch.nn.Module) -> Iterator[bool]:
     """Within the block, in this thread, the last layer computes [CLS] alone in evaluation mode
-    too (yields whether it does). Only for callers that read nothing but the logits."""
-    if not compute_only_cls_in_last_layer(model):
+    too (yields whether it does). Only for callers that read nothing but the logits. A model
+    patched here alone trains with its whole last layer."""
+    from bertviz_lib.model.patches import enabled
+
+    if not enabled() or _patched_last_layer(model) is None:
         yield False
         return
     token = _IN_EVAL.set(True)
@@ -62,8 +62,21 @@ def cls_only_in_eval(model: torch.nn.Module) -> Iterator[bool]:
         _IN_EVAL.reset(token)
 
 
+def _patched_last_layer(model: torch.nn.Module) -> BertLayer | None:
+    """The last layer with the [CLS]-only forward installed, or None where it would not be exact."""
+    if type(model) is not BertForSequenceClassification:
+        return None
+    last = model.bert.encoder.layer[-1]
+    if type(last) is not BertLayer or last.is_decoder or last.chunk_size_feed_forward:
+        return None
+    if getattr(last.forward, "__func__", None) is not _forward:
+        last.forward = types.MethodType(_forward, last)
+    return last
+
+
 def _forward(layer: BertLayer, hidden_states: torch.Tensor, attention_mask=None, *args, **kwargs):
-    if not (layer.training or _IN_EVAL.get()):
+    in_training = layer.training and getattr(layer, "cls_only_in_training", False)
+    if not (in_training or _IN_EVAL.get()):
         return BertLayer.forward(layer, hidden_states, attention_mask, *args, **kwargs)
     attention = layer.attention.self
     rows, width, _ = hidden_states.shape

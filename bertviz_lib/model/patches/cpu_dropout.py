@@ -1,12 +1,11 @@
 """Dropout on the CPU from a cheaper source of random bits, while training.
 
-Why: PyTorch's CPU dropout draws one random number per element and then scales in separate passes.
-On 2 cores, for this model at SST-2 lengths, a training step without any dropout took 8 to 16% less
-time than one with it (two runs). Here each 64-bit draw gives four 16-bit numbers, and an element
-is kept when its number is at or above a threshold: the same Bernoulli mask, about five times
-cheaper per element. The drop probability is rounded to a multiple of 1/65,536 (0.1 becomes
-0.100006) and the kept values are scaled by the exact inverse of the keep probability, so every
-activation keeps its expected value.
+Why: PyTorch's CPU dropout draws one random number per element and then scales in separate passes,
+a measurable share of a CPU training step (docs/benchmarks.md). Here each 64-bit draw gives four
+16-bit numbers, and an element is kept when its number is at or above a threshold: the same
+Bernoulli mask from a quarter of the random draws. The drop probability is rounded to a multiple
+of 1/65,536 (0.1 becomes 0.100006) and the kept values are scaled by the exact inverse of the keep
+probability, so every activation keeps its expected value.
 
 Attention probabilities are dropped inside the attention function, not by a module, so training on
 the CPU runs BERT's eager attention arithmetic (with its additive mask) under its own name, with

@@ -2,9 +2,10 @@
 
 Why: a batch of 32 SST-2 texts uses about 300 of the word embedding's 30,522 rows, yet its dense
 gradient is a 47 MB tensor that every step fills with zeros, reads for the norm that clipping needs
-and scales. On 2 cores that cost 14 ms of a 190 ms step. Here the embedding hands autograd a sparse
-gradient (the used rows alone); clipping reads and scales those rows; and they are written into a
-dense buffer kept from step to step, in which only the rows the previous step wrote are zeroed.
+and scales, a visible share of a CPU step (docs/benchmarks.md). Here the embedding hands autograd
+a sparse gradient (the used rows alone); clipping reads and scales those rows; and they are
+written into a dense buffer kept from step to step, in which only the rows the previous step
+wrote are zeroed.
 
 AdamW still gets a dense gradient: it decays every row's moments, used or not, so the step is the
 one it would take with the dense gradient. The rows are summed in another order, so the weights

@@ -1,0 +1,136 @@
+"""A hostile data set through Data, Train, Metrics, Predict and Explain in the real browser.
+
+Texts and label names carry script tags, an image with an onerror handler, a javascript: URL,
+quotes and ampersands. No dialog may open, no element may be injected, and the strings must show
+as the literal text they are. Screenshots go to artifacts/screenshots/hostile-*.png.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from tests.e2e.browser import (
+    go_to,
+    shoot,
+    start_and_finish_training,
+    use_tiny_model,
+    wait_until_idle,
+)
+from tests.helpers import BAD, GOOD, MEDIA, TRAVEL
+
+pytestmark = pytest.mark.e2e  # a real browser or the real training process
+
+GOOD_LABEL = "<b>good</b>"
+BAD_LABEL = 'bad&"ugly"'
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "javascript:alert(3)",
+    "\"double\" & 'single' quotes",
+    '<a href="javascript:alert(4)">click</a>',
+]
+
+
+def hostile_csv(path) -> None:
+    """96 rows; the adjective decides the label, the hostile snippets are in both classes."""
+    rng = np.random.default_rng(0)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(96):
+            positive = i % 2 == 0
+            word = rng.choice(GOOD if positive else BAD)
+            snippet = HOSTILE[(i // 2) % len(HOSTILE)]
+            text = f"{snippet} the {rng.choice(MEDIA + TRAVEL)} was {word}"
+            writer.writerow([text, GOOD_LABEL if positive else BAD_LABEL])
+
+
+def assert_inert(page) -> None:
+    """Nothing of the data became markup: no image, script, bold tag or javascript: link."""
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("[onerror]").count() == 0
+    scripts = "() => [...document.scripts].filter(s => s.textContent.includes('alert(')).length"
+    assert page.evaluate(scripts) == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert page.locator("b", has_text="good").count() == 0
+
+
+def body_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def assert_chart_labels_literal(page) -> None:
+    """Plotly draws its own small markup (<b>, <i>, <br>, <a href=http…>) in axis labels; the
+    charts escape label names, so <b>good</b> must show as those very characters."""
+    texts = page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot svg text')].map(t => t.textContent)"
+    )
+    assert any(GOOD_LABEL in text for text in texts), texts
+
+
+def test_hostile_texts_and_labels_stay_text_on_every_page(
+    page,
+    tmp_path,
+):
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))  # the fixture dismisses
+    data_file = tmp_path / "hostile.csv"
+    hostile_csv(data_file)
+
+    go_to(page, "Data")
+    page.get_by_text("My own file").click()
+    wait_until_idle(page)
+    page.locator('input[type="file"]').first.set_input_files(str(data_file))
+    page.get_by_text("Ready:").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert_inert(page)
+    shown = body_text(page)  # the data report names both labels, quoted, as text
+    assert f"'{GOOD_LABEL}'" in shown and f"'{BAD_LABEL}'" in shown, shown
+    assert "8 rows repeat an earlier row" in shown and "<script>alert(1)</script> the" in shown
+    shoot(page, "hostile-1-data")
+
+    go_to(page, "Train")
+    use_tiny_model(page, epochs=10)
+    start_and_finish_training(page)
+    assert_inert(page)
+    assert "hostile.csv: 76 training and 20 validation rows, 2 labels" in body_text(page)
+    shoot(page, "hostile-2-train")
+
+    go_to(page, "Metrics")
+    page.get_by_text("Confusion matrix").first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert_inert(page)
+    shoot(page, "hostile-3-metrics")
+    assert_chart_labels_literal(page)
+
+    go_to(page, "Predict")
+    text = "<script>alert(1)</script> the film was superb <img src=x onerror=alert(2)>"
+    page.get_by_label("Text", exact=True).fill(text)
+    page.get_by_role("button", name="Predict", exact=True).click()
+    page.get_by_text("Predicted:").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert_inert(page)
+    answer = page.locator("p", has_text="Predicted:").first.inner_text()
+    assert GOOD_LABEL in answer or BAD_LABEL in answer, answer
+    assert page.get_by_label("Text", exact=True).input_value() == text
+    shoot(page, "hostile-4-predict")
+
+    go_to(page, "Explain")
+    text = 'javascript:alert(3) the hotel was awful <script>alert(5)</script> & "quoted"'
+    page.get_by_label("Text", exact=True).fill(text)
+    page.get_by_label("Text", exact=True).press("Control+Enter")
+    page.get_by_role("heading", name="LIME").wait_for(timeout=240_000)
+    wait_until_idle(page, timeout=240)
+    assert_inert(page)
+    heatmap = page.locator(".bv-heatmap").first.inner_text()
+    assert "script" in heatmap and "alert" in heatmap and "javascript" in heatmap
+    shown = body_text(page)  # the class picker and the caption show the label as text
+    assert any(
+        f"the predicted probability of '{name}'" in shown for name in (GOOD_LABEL, BAD_LABEL)
+    )
+    shoot(page, "hostile-5-explain")
+
+    assert dialogs == [], f"a dialog opened: {dialogs}"

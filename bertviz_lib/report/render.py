@@ -7,6 +7,8 @@ Captum's `visualize_text` pastes tokens into HTML unescaped, so a review contain
 from __future__ import annotations
 
 import html
+import re
+import string
 from collections.abc import Sequence
 
 POSITIVE = (33, 102, 172)  # blue: pushes towards the target class
@@ -109,10 +111,24 @@ def explanation_report(
     return standalone_page(heading, "".join(parts))
 
 
-MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
+MARKDOWN_SPECIAL = frozenset(string.punctuation)  # CommonMark lets a backslash escape each of them
+WORD_JOINER = "\u2060"  # invisible; splits what markdown would otherwise turn into a link or icon
+_WWW = re.compile(r"(www)(\\\.)", re.IGNORECASE)
 
 
 def markdown_literal(text: str) -> str:
-    """User text inside st.markdown, shown as typed: every markdown character backslashed, so a
-    label or a review can make no link, image or heading."""
-    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))
+    """User text inside st.markdown (and every element that renders markdown: alerts, captions,
+    radio options, widget labels), shown as typed: no link, image, heading, emphasis, HTML
+    comment, maths, emoji or icon.
+
+    Every ASCII punctuation character is backslashed. That is not enough on its own: Streamlit's
+    markdown also turns bare `https://…`, `www.…` and `name@host` into links, and `:smile:`
+    into an emoji, after the escapes are read; an invisible word joiner before every ':' and
+    '@', and between 'www' and its '.', keeps those patterns from matching.
+    """
+    escaped = []
+    for character in str(text):
+        if character in ":@":
+            escaped.append(WORD_JOINER)
+        escaped.append("\\" + character if character in MARKDOWN_SPECIAL else character)
+    return _WWW.sub(rf"\1{WORD_JOINER}\2", "".join(escaped))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -79,3 +80,9 @@ def no_workers_left(models):
     for run in runs.list_runs(models):  # drain: cancel what is left, wait for the worker
         launcher.cancel(run)
     wait_for(lambda: launcher.active(models) is None and not launcher.queue(models), "drain", 60)
+
+
+def as_shown(markdown: str) -> str:
+    """Markdown a page wrote, as a reader sees it: the escapes `render.markdown_literal` adds to
+    user text (backslashes, invisible word joiners) taken out again."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown).replace("\u2060", ""))

@@ -112,23 +112,19 @@ def explanation_report(
 
 
 MARKDOWN_SPECIAL = frozenset(string.punctuation)  # CommonMark lets a backslash escape each of them
-WORD_JOINER = "\u2060"  # invisible; splits what markdown would otherwise turn into a link or icon
-_WWW = re.compile(r"(www)(\\\.)", re.IGNORECASE)
+WORD_JOINER = "\u2060"  # invisible: splits a web or mail address so markdown links none of it
+_LINK_STARTS = re.compile(r"(?<=https)(?=://)|(?<=http)(?=://)|(?<=www)(?=\.)|(?=@)", re.I)
 
 
 def markdown_literal(text: str) -> str:
     """User text inside st.markdown (and every element that renders markdown: alerts, captions,
-    radio options, widget labels), shown as typed: no link, image, heading, emphasis, HTML
-    comment, maths, emoji or icon.
+    headers, radio options, widget labels), shown as typed: no link, image, heading, emphasis,
+    HTML comment, maths, emoji or icon.
 
     Every ASCII punctuation character is backslashed. That is not enough on its own: Streamlit's
-    markdown also turns bare `https://…`, `www.…` and `name@host` into links, and `:smile:`
-    into an emoji, after the escapes are read; an invisible word joiner before every ':' and
-    '@', and between 'www' and its '.', keeps those patterns from matching.
+    markdown also turns a bare `https://…`, `www.…` or `name@host` into a link after the escapes
+    are read, so an invisible word joiner goes between `https` (or `http`, `www`) and what follows
+    it, and before every `@`.
     """
-    escaped = []
-    for character in str(text):
-        if character in ":@":
-            escaped.append(WORD_JOINER)
-        escaped.append("\\" + character if character in MARKDOWN_SPECIAL else character)
-    return _WWW.sub(rf"\1{WORD_JOINER}\2", "".join(escaped))
+    joined = _LINK_STARTS.sub(WORD_JOINER, str(text))
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in joined)

@@ -320,7 +320,13 @@ def main(argv: list[str] | None = None) -> int:
 def explanation_part(args: argparse.Namespace) -> dict:
     import pandas as pd
 
-    run = runs.load_run(args.run) if args.run else newest_completed_run()
+    folder = Path(args.run or "")
+    if not args.run:
+        run = newest_completed_run()
+    elif folder.is_dir():  # any run folder on the owner's machine is its own store
+        run = runs.load_run(folder, folder.parent)
+    else:
+        run = runs.load_run(args.run)
     predictor = Predictor.from_run(run)
     texts = pd.read_csv(args.data)["text"].astype(str).tolist()
     chosen = sentences_of_length(predictor.tokenizer, texts, args.tokens, args.sentences)

@@ -138,7 +138,7 @@ def events_of(run: runs.Run) -> list[dict]:
     read = st.session_state.setdefault(EVENTS_READ, {})
     offset, events = read.get(run.run_id, (0, []))
     new, offset = run.events_after(offset)
-    events = events + new
+    events.extend(new)
     read[run.run_id] = (offset, events)
     return events
 

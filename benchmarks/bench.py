@@ -327,7 +327,13 @@ NO_RUN = (
 def explanation_part(args: argparse.Namespace) -> dict:
     import pandas as pd
 
-    run = runs.load_run(args.run) if args.run else newest_completed_run()
+    folder = Path(args.run or "")
+    if not args.run:
+        run = newest_completed_run()
+    elif folder.is_dir():  # any run folder on the owner's machine is its own store
+        run = runs.load_run(folder, folder.parent)
+    else:
+        run = runs.load_run(args.run)
     if run is None:
         print(NO_RUN)
         return {"explanations": NO_RUN}

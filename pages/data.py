@@ -5,13 +5,16 @@ import streamlit as st
 from bertviz_lib import data
 from bertviz_lib.config import (
     LABEL_DELIMITER,
+    MAX_DELIMITER_CHARS,
     PROBLEM_TYPE_CHOICES,
     DataConfig,
     TrainConfig,
+    bounds,
     help_text,
 )
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.report import charts
+from bertviz_lib.report.render import markdown_literal
 from pages import studio
 
 st.title("Data")
@@ -36,20 +39,22 @@ else:
         file_name, raw = upload.name, upload.getvalue()
     elif previous and not previous.from_sample:
         file_name, raw = previous.file_name, previous.raw
-        st.caption(f"Using the file uploaded earlier: {file_name}")
+        st.caption(f"Using the file uploaded earlier: {markdown_literal(file_name)}")
     else:
         st.info("Upload a file to start, or pick a bundled sample.")
         st.stop()
 
 if len(raw) > limit * 1024 * 1024:
-    st.error(f"{file_name} is {len(raw) / 2**20:.1f} MB; the limit is {limit} MB.")
+    size = len(raw) / 2**20
+    st.error(f"{markdown_literal(file_name)} is {size:.1f} MB; the limit is {limit} MB.")
     st.stop()
 try:
     frame, _ = data.read_table(raw, file_name)
 except data.DataError as error:
-    st.error(f"{file_name} could not be read: {error}")
+    st.error(markdown_literal(f"{file_name} could not be read: {error}"))
     if previous:
-        st.info(f"Training still uses the data chosen before: {previous.file_name}.")
+        before = markdown_literal(previous.file_name)
+        st.info(f"Training still uses the data chosen before: {before}.")
     st.stop()
 
 st.subheader("Preview")
@@ -72,12 +77,13 @@ problem_type = right.selectbox(
 )  # fmt: skip
 left, middle, right = st.columns(3)
 delimiter = left.text_input(
-    "Label delimiter", LABEL_DELIMITER, help=help_text(DataConfig, "label_delimiter")
-)
-max_length = int(middle.number_input("max_length (tokens)", 8, 512, 128, step=8,
-                                     help="Texts longer than this are cut."))  # fmt: skip
-seed = int(right.number_input("Seed", 0, 2**31 - 1, TrainConfig().seed, key="data.seed",
-                              help=help_text(TrainConfig, "seed")))  # fmt: skip
+    "Label delimiter", LABEL_DELIMITER, max_chars=MAX_DELIMITER_CHARS,
+    help=help_text(DataConfig, "label_delimiter"),
+)  # fmt: skip
+max_length = int(middle.number_input("max_length (tokens)", *bounds(TrainConfig, "max_length"), 128,
+                                     step=8, help="Texts longer than this are cut."))  # fmt: skip
+seed = int(right.number_input("Seed", *bounds(TrainConfig, "seed"), TrainConfig().seed,
+                              key="data.seed", help=help_text(TrainConfig, "seed")))  # fmt: skip
 validation_mode = st.radio("Validation", ["Split off a share", "A separate file"], horizontal=True)
 validation_name = validation_raw = None
 fraction = 0.2
@@ -100,10 +106,11 @@ report = dataset.prepared.report
 st.subheader("Data report")
 show = {"error": st.error, "warning": st.warning, "info": st.info}
 for finding in report.findings:
-    show[finding.severity](finding.message)
+    show[finding.severity](markdown_literal(finding.message))
 
 if not report.ok:
-    kept = f" Training still uses the data chosen before: {previous.file_name}." if previous else ""
+    kept = (f" Training still uses the data chosen before: {markdown_literal(previous.file_name)}."
+            if previous else "")  # fmt: skip
     st.error(f"Fix the errors above before training.{kept}")
     st.stop()
 

@@ -6,19 +6,20 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
-from bertviz_lib.config import IG_TOLERANCE
+from bertviz_lib.config import IG_TOLERANCE, MAX_TYPED_TEXT_CHARS
 from bertviz_lib.explain import (
     ACROSS_DATA_TOLERANCE,
     BASELINES,
     METHODS,
     TITLES,
     TOLERANCES,
+    attention_maps_of,
     class_tokens,
     examples_per_class,
     filler_for,
     method_options,
 )
-from bertviz_lib.explain.attention import attention_maps, rank_agreement
+from bertviz_lib.explain.attention import rank_agreement
 from bertviz_lib.report import charts, render
 from pages import studio
 
@@ -47,7 +48,8 @@ def choose_text(run) -> str:
             format_func=lambda r: f"[{r['true_label']} → {r['predicted_label']}] {r['text'][:90]}",
         )
         return row["text"]
-    return st.text_area("Text", placeholder="Type a sentence to explain", key="explain.typed")
+    return st.text_area("Text", placeholder="Type a sentence to explain", key="explain.typed",
+                        max_chars=MAX_TYPED_TEXT_CHARS)  # fmt: skip
 
 
 def settings(model, probabilities) -> dict:
@@ -211,7 +213,7 @@ def layers_tab(run, text: str, chosen: dict) -> None:
 
 
 def attention_tab(model, text: str, results: dict, chosen: dict) -> None:
-    maps = attention_maps(model.model, model.tokenizer, text, model.max_length)
+    maps = attention_maps_of(model, text)
     layers, heads = maps.attentions.shape[:2]
     left, right = st.columns(2)
     layer = left.selectbox("Layer", range(layers), format_func=lambda i: f"layer {i + 1}")
@@ -296,7 +298,8 @@ def across_data_tab(run, chosen: dict) -> None:
     st.caption(f"{result.examples} texts explained with {TITLES[result.method or method]}.")
     for label, top in result.top.items():
         if not top:
-            st.info(f"{label}: no word appears in two or more of its texts.")
+            name = render.markdown_literal(label)
+            st.info(f"{name}: no word appears in two or more of its texts.")
             continue
         words, values, _ = zip(*top, strict=True)
         st.plotly_chart(
@@ -313,8 +316,9 @@ if not text.strip():
     st.stop()
 probabilities = model.predict([text])[0].probabilities
 chosen = settings(model, probabilities)
+target_name = render.markdown_literal(chosen["target"])
 st.caption(
-    f"What is attributed: the predicted probability of '{chosen['target']}' "
+    f"What is attributed: the predicted probability of '{target_name}' "
     f"({probabilities[chosen['target']]:.1%} for this text)."
 )
 if not chosen["methods"]:

@@ -4,7 +4,6 @@ import streamlit as st
 
 from bertviz_lib import runs
 from bertviz_lib.devices import describe, resolve_device
-from bertviz_lib.model.backbones import bundled_path
 
 st.title("BERTViz Studio")
 st.markdown(
@@ -17,7 +16,9 @@ st.markdown(
     "**Bundled model:** all-MiniLM-L6-v2, a 6-layer uncased BERT with 22.7M parameters "
     "(works offline)."
 )
-st.caption(f"Bundled weights: {bundled_path()}")
+st.caption(
+    "Every visitor of this studio shares its runs: each can see, use and delete any of them."
+)
 
 st.subheader("Latest runs")
 latest = runs.list_runs()[:10]

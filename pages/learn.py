@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from bertviz_lib import runs
+from bertviz_lib.config import MAX_TYPED_TEXT_CHARS
 from bertviz_lib.learn import lessons
 from bertviz_lib.learn.quiz import TOPICS
+from bertviz_lib.report import exports, render
 from pages import studio
 
 
@@ -33,9 +35,15 @@ def both_directions() -> None:
         "up front, there is no reason to throw the right-hand context away."
     )
     st.markdown("**Try it:** keep the start of a sentence and change only what comes after a word.")
-    first = st.text_input("First sentence", "The bank by the river flooded again.")
-    second = st.text_input("Second sentence", "The bank raised its interest rates again.")
-    word = st.text_input("Word to compare", "bank")
+    first = st.text_input(
+        "First sentence", "The bank by the river flooded again.", max_chars=MAX_TYPED_TEXT_CHARS
+    )
+    second = st.text_input(
+        "Second sentence",
+        "The bank raised its interest rates again.",
+        max_chars=MAX_TYPED_TEXT_CHARS,
+    )
+    word = st.text_input("Word to compare", "bank", max_chars=MAX_TYPED_TEXT_CHARS)
     model, tokenizer = studio.demo_classifier()
     try:
         shift = lessons.context_shift(model, tokenizer, first, second, word)
@@ -76,7 +84,11 @@ def tokens() -> None:
         "attends to the filler. Calling `tokenizer(text, return_tensors='pt')` does all of this; "
         "`text.split()` does none of it."
     )
-    text = st.text_input("Sentence", "Tokenizers aren't magic: unbelievably, they split words!")
+    text = st.text_input(
+        "Sentence",
+        "Tokenizers aren't magic: unbelievably, they split words!",
+        max_chars=MAX_TYPED_TEXT_CHARS,
+    )
     length = st.slider("max_length", 4, 48, 32)
     result = lessons.tokenization(studio.tokenizer(), text, length)
     if result.truncated:
@@ -107,7 +119,9 @@ def cls_to_decision() -> None:
     ready = [run for run in runs.list_runs() if run.loadable]
     choices = ["The bundled model with an untrained head", *[r.run_id for r in ready]]
     chosen = st.selectbox("Model", choices)
-    text = st.text_input("Text", "The staff were friendly and the room was spotless.")
+    text = st.text_input(
+        "Text", "The staff were friendly and the room was spotless.", max_chars=MAX_TYPED_TEXT_CHARS
+    )
     if chosen == choices[0]:
         model, tokenizer = studio.demo_classifier()
         result = lessons.cls_to_decision(model, tokenizer, text)
@@ -132,10 +146,11 @@ def cls_to_decision() -> None:
         )
         if len(result.logits) == len(result.label_names):
             table.insert(0, "class", result.label_names)
-        st.dataframe(table, hide_index=True)
+        st.dataframe(exports.neutralised(table), hide_index=True)
+        decided = ", ".join(map(render.markdown_literal, result.decision)) or "no label"
         st.markdown(
-            f"argmax: **{result.argmax}**; decision under this head's rule: "
-            f"**{', '.join(result.decision) or 'no label'}**"
+            f"argmax: **{render.markdown_literal(result.argmax)}**; decision under this head's "
+            f"rule: **{decided}**"
         )
         if result.head_logits is not None:
             st.caption(

@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from bertviz_lib import runs
+from bertviz_lib.config import CONFUSION_TOP_CLASSES
 from bertviz_lib.report import charts, exports
+from bertviz_lib.report.render import markdown_literal
 from bertviz_lib.runs import predictions
 from pages import studio
 
@@ -22,11 +24,11 @@ selected = [next(r for r in finished if r.run_id == run_id) for run_id in chosen
 
 if len(selected) > 1:
     st.subheader("Comparison")
-    st.dataframe(pd.DataFrame([
+    st.dataframe(exports.neutralised(pd.DataFrame([
         {"run": r.run_id, "problem type": r.config.get("problem_type"),
          **{label: r.metrics.get(key) for key, label in HEADLINE.items()}}
         for r in selected
-    ]), hide_index=True)  # fmt: skip
+    ])), hide_index=True)  # fmt: skip
 
 
 def headline(metrics: dict) -> None:
@@ -36,7 +38,7 @@ def headline(metrics: dict) -> None:
     for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, f"{value:.3f}")
     if metrics.get("problem_type") == "binary":
-        st.caption(f"Positive class: {metrics['positive_label']} — precision "
+        st.caption(f"Positive class: {markdown_literal(metrics['positive_label'])} — precision "
                    f"{metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
                    f"F1 {metrics['f1']:.3f}.")  # fmt: skip
 
@@ -44,8 +46,13 @@ def headline(metrics: dict) -> None:
 def confusion(metrics: dict, key: str) -> None:
     normalise = st.toggle("Normalise rows", key=f"normalise-{key}")
     if "confusion_matrix" in metrics:
-        figure = charts.confusion_matrix(metrics["confusion_matrix"], metrics["label_names"],
-                                         normalise)  # fmt: skip
+        names = metrics["label_names"]
+        figure = charts.confusion_matrix(metrics["confusion_matrix"], names, normalise,
+                                         top=CONFUSION_TOP_CLASSES)  # fmt: skip
+        if len(names) > CONFUSION_TOP_CLASSES:
+            st.caption(f"The {CONFUSION_TOP_CLASSES} classes with the most validation examples; "
+                       f"the other {len(names) - CONFUSION_TOP_CLASSES} are summed in the last "
+                       "row and column.")  # fmt: skip
         st.plotly_chart(figure, key=f"confusion-{key}")
         return
     label = st.selectbox("Label", metrics["label_names"], key=f"label-{key}")
@@ -84,8 +91,9 @@ def explain_one(run: runs.Run, wrong: pd.DataFrame, key: str) -> None:
 
 
 def delete_button(run: runs.Run, key: str) -> None:
-    st.caption(f"Deleting removes the folder {run.run_id}/: its model, its predictions and its "
-               "copy of the data it was trained on.")  # fmt: skip
+    st.caption(f"Deleting removes the folder {markdown_literal(run.run_id)}/: its model, its "
+               "predictions and its copy of the data it was trained on. Every visitor of this "
+               "studio sees the run and can delete it.")  # fmt: skip
     sure = st.checkbox("Yes, delete this run and its data", key=f"sure-{key}")
     if st.button(
         "Delete the run", key=f"delete-{key}", disabled=not sure, icon=":material/delete:"
@@ -93,7 +101,7 @@ def delete_button(run: runs.Run, key: str) -> None:
         try:
             runs.delete_run(run.path)
         except (runs.RunError, OSError) as error:
-            st.error(f"{run.run_id} was not deleted: {error}")
+            st.error(markdown_literal(f"{run.run_id} was not deleted: {error}"))
             return
         st.rerun()
 
@@ -117,7 +125,7 @@ def downloads(run: runs.Run, metrics: dict, table: pd.DataFrame, key: str) -> No
     if right.toggle("Prepare the model as a zip", key=f"zip-toggle-{key}"):
         right.download_button(
             "Model (zip)",
-            exports.zip_folder(run.model_dir),
+            studio.model_zip(str(run.path), run.status.get("finished")),
             f"{run.run_id}-model.zip",
             "application/zip",
             key=f"zip-{key}",
@@ -125,7 +133,7 @@ def downloads(run: runs.Run, metrics: dict, table: pd.DataFrame, key: str) -> No
 
 
 for run in selected:
-    st.header(run.run_id)
+    st.header(markdown_literal(run.run_id))
     key = run.run_id
     metrics, table = run.metrics, run.predictions()  # each read once: they are files
     headline(metrics)
@@ -133,14 +141,14 @@ for run in selected:
         ["Per class", "Charts", "Misclassified", "Settings and data"]
     )
     with overview:
-        st.dataframe(pd.DataFrame(metrics["per_class"]), hide_index=True)
+        st.dataframe(exports.neutralised(pd.DataFrame(metrics["per_class"])), hide_index=True)
         confusion(metrics, key)
     with charts_tab:
         curves(metrics, table, run.events(), key)
     with errors_tab:
         wrong = predictions.mistakes(table)
         st.caption(f"{len(wrong)} misclassified validation examples, most confident first.")
-        st.dataframe(wrong, hide_index=True)
+        st.dataframe(exports.neutralised(wrong), hide_index=True)
         explain_one(run, wrong, key)
     with settings_tab:
         st.json(run.config, expanded=False)

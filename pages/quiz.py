@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from bertviz_lib import runs
+from bertviz_lib.config import MAX_TYPED_TEXT_CHARS
 from bertviz_lib.learn import lessons
 from bertviz_lib.learn.quiz import (
     LEVELS,
@@ -52,13 +53,14 @@ def progress_summary(mine: Progress) -> None:
         st.line_chart(pd.DataFrame({"test score (%)": history}), height=160)
 
 
+def shown(question, text: str) -> str:
+    """Questions from a run quote its labels and texts, which any visitor wrote: as literal text.
+    The bank's own questions keep their markdown."""
+    return render.markdown_literal(text) if question.id.startswith("run-") else text
+
+
 def show_question(question, number: str = "") -> None:
-    prompt = (
-        question.prompt
-        if not question.id.startswith("run-")
-        else render.markdown_literal(question.prompt)
-    )
-    st.markdown(f"**{number}{prompt}**")
+    st.markdown(f"**{number}{shown(question, question.prompt)}**")
     st.caption(f"{question.topic_title} · {question.difficulty} · {question.level}")
     if question.code:
         st.code(question.code, language="python")
@@ -67,13 +69,9 @@ def show_question(question, number: str = "") -> None:
 def show_solution(question, bank) -> None:
     """After an answer: the steps, the answer, a quick check, the common mistakes, the real run."""
     st.markdown("**Step by step**")
-    st.markdown("\n".join(f"{i}. {step}" for i, step in enumerate(question.solution, start=1)))
-    answer = (
-        question.answer
-        if not question.id.startswith("run-")
-        else render.markdown_literal(question.answer)
-    )
-    st.markdown(f"**Answer:** {answer}")
+    steps = enumerate(question.solution, start=1)
+    st.markdown("\n".join(f"{i}. {shown(question, step)}" for i, step in steps))
+    st.markdown(f"**Answer:** {shown(question, question.answer)}")
     if question.snippet:
         model, tokenizer = studio.demo_classifier()
         ran = lessons.run_snippet(question.snippet, tokenizer=tokenizer, model=model)
@@ -85,7 +83,7 @@ def show_solution(question, bank) -> None:
             st.write(card.answer)
     if question.mistakes:
         st.markdown("**Common mistakes**")
-        st.markdown("\n".join(f"- {mistake}" for mistake in question.mistakes))
+        st.markdown("\n".join(f"- {shown(question, mistake)}" for mistake in question.mistakes))
     if question.live:
         st.page_link(question.live.page, label=question.live.label, icon=":material/visibility:")
 
@@ -198,7 +196,8 @@ def explain_it(bank, mine: Progress) -> None:
     prompts = bank.free_text
     question = st.selectbox("Prompt", prompts, format_func=lambda q: q.prompt, key="explain_it.q")
     st.caption(f"Name the key ideas in your own words; {len(question.checklist)} concepts count.")
-    text = st.text_area("Your explanation", key=f"explain_it.text.{question.id}")
+    text = st.text_area("Your explanation", key=f"explain_it.text.{question.id}",
+                        max_chars=MAX_TYPED_TEXT_CHARS)  # fmt: skip
     if st.button("Score my answer", type="primary", disabled=not text.strip()):
         result = grade_free_text(question, text)
         mine.record(question, result.passed)
@@ -225,8 +224,9 @@ def from_your_run(bank, mine: Progress) -> None:
         with st.container(border=True):
             show_question(question, f"{number}. ")
             choice = st.radio(
-                "Your answer", question.options, index=None, key=f"run.answer.{question.id}"
-            )
+                "Your answer", question.options, index=None, key=f"run.answer.{question.id}",
+                format_func=render.markdown_literal,  # radio options are markdown
+            )  # fmt: skip
             done = st.session_state.setdefault("run.checked", {})
             if st.button("Check", key=f"run.check.{question.id}", disabled=choice is None):
                 done[question.id] = grade_choice(question, choice).correct

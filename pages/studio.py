@@ -7,16 +7,18 @@ from dataclasses import dataclass, fields
 import streamlit as st
 
 from bertviz_lib import data, runs
-from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.config import MAX_NAME_CHARS, MAX_SETTING_CHARS, DataConfig, TrainConfig
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.model import backbones
 from bertviz_lib.model.predict import Predictor
+from bertviz_lib.report import exports, render
 from bertviz_lib.train import batching, estimate
 
 DATASET = "studio.dataset"  # the prepared data; its own key, so it survives page switches
 WATCHED_RUN = "studio.watched_run"
 CHOSEN_RUN = "studio.chosen_run"  # the run picked on Predict, Explain or Metrics, kept across them
 EXPLAIN_TEXT = "studio.explain_text"  # a text sent to Explain from another page
+MY_RUNS = "studio.my_runs"  # ids of the runs this browser session queued, oldest first
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -118,12 +120,16 @@ def faithfulness_check(run_path: str, finished_at, text: str, requests: tuple, f
 
 @st.cache_data(show_spinner="Integrated Gradients at every layer…", max_entries=32)
 def layers_of(run_path: str, finished_at, text: str, options: tuple):
-    from bertviz_lib.explain import layer_attributions
+    from bertviz_lib.explain import layer_attributions_of
 
-    model = predictor(run_path, finished_at)
-    return layer_attributions(model.model, model.tokenizer, text, problem_type=model.problem_type,
-                              label_names=model.label_names, max_length=model.max_length,
-                              **dict(options))  # fmt: skip
+    return layer_attributions_of(predictor(run_path, finished_at), text, **dict(options))
+
+
+@st.cache_resource(show_spinner="Zipping the model…", max_entries=2)
+def model_zip(run_path: str, finished_at) -> bytes:
+    """Built once per run and kept (two at most): zipping a model takes seconds and its size in
+    memory, and every rerun of Metrics would otherwise do it again."""
+    return exports.zip_folder(runs.load_run(run_path).model_dir)
 
 
 @st.cache_data(show_spinner="Measuring this machine's training speed…", max_entries=16)
@@ -185,6 +191,8 @@ def settings_form(config_class: type, defaults, skip: tuple[str, ...] = ()) -> d
 
 
 def _setting_widget(item, label: str, default, options: dict):
+    """Whole numbers get the bounds TrainConfig.problems() checks; a float is typed (scientific
+    notation reads better), and problems() names it when it is out of bounds."""
     kind = str(item.type)
     if "choices" in item.metadata:
         choices = list(item.metadata["choices"])
@@ -192,11 +200,14 @@ def _setting_widget(item, label: str, default, options: dict):
     if kind == "bool":
         return st.checkbox(label, value=default, **options)
     if "float" in kind:
-        text = st.text_input(label, value="" if default is None else f"{default:g}", **options)
+        text = st.text_input(label, value="" if default is None else f"{default:g}",
+                             max_chars=MAX_SETTING_CHARS, **options)  # fmt: skip
         return _number(text, item.name, default)
     if "int" in kind:
-        return int(st.number_input(label, value=int(default), step=1, **options))
-    return st.text_input(label, value=default or "", **options)
+        lowest, highest = item.metadata.get("minimum"), item.metadata.get("maximum")
+        return int(st.number_input(label, value=int(default), step=1, min_value=lowest,
+                                   max_value=highest, **options))  # fmt: skip
+    return st.text_input(label, value=default or "", max_chars=MAX_NAME_CHARS, **options)
 
 
 def _number(text: str, name: str, default: float | None) -> float | None:
@@ -206,5 +217,19 @@ def _number(text: str, name: str, default: float | None) -> float | None:
     try:
         return float(text)
     except ValueError:
-        st.error(f"{name.replace('_', ' ')}: '{text}' is not a number; {default} is used.")
+        typed = render.markdown_literal(text)
+        st.error(f"{name.replace('_', ' ')}: '{typed}' is not a number; {default} is used.")
         return default
+
+
+def queued_by_me() -> list[runs.Run]:
+    """This browser session's runs that still wait in the queue."""
+    mine = []
+    for run_id in st.session_state.get(MY_RUNS, []):
+        try:
+            run = runs.load_run(run_id)
+        except runs.RunError:  # deleted meanwhile
+            continue
+        if run.state == "queued":
+            mine.append(run)
+    return mine

@@ -4,6 +4,7 @@ Fixtures live in conftest.py; test files import helpers from here and never from
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -44,6 +45,12 @@ def store_model(model_dir: str, root: str | Path) -> str:
 def copy_run(run: Run, store: Path) -> Run:
     """A run copied into another run store, where a test may change or delete it."""
     return Run(Path(shutil.copytree(run.path, Path(store) / run.run_id)))
+
+
+def as_shown(markdown: str) -> str:
+    """Markdown a page wrote, as a reader sees it: the escapes `render.markdown_literal` adds to
+    user text (backslashes, invisible word joiners) taken out again."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown).replace("\u2060", ""))
 
 
 # A data set a tiny model learns, and settings that learn it in seconds -------------------------
@@ -117,7 +124,8 @@ def upload(app: AppTest, name: str, content: bytes) -> AppTest:
 
 
 def messages(app: AppTest, kind: str) -> list[str]:
-    return [element.value for element in getattr(app, kind)]
+    """The texts of one kind of element (error, warning, success...), as a reader sees them."""
+    return [as_shown(element.value) for element in getattr(app, kind)]
 
 
 REVIEWS = (

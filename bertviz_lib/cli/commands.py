@@ -43,6 +43,11 @@ def prepare_for_training(args, data_config: DataConfig, config: TrainConfig) -> 
     if problems:
         raise data.DataError(" ".join(problems))
     tokenizer = backbones.load_tokenizer(config.model)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and config.max_length > limit:  # unset limits are huge numbers
+        raise data.DataError(
+            f"max_length must be at most {limit}: {config.model} reads no more tokens than that."
+        )
     source = _source(args.data)
     prepared = data.prepare_for_training(
         source,
@@ -101,15 +106,18 @@ def command_train(args: argparse.Namespace, data_config: DataConfig, config: Tra
     if run_dir is None and distributed.from_environment().main:  # under torchrun, rank 0 writes
         run_dir = runs.create_run(args.output_dir, args.run_name)
     cancel = cancel_on_sigterm()
-    run = run_training(
-        prepared,
-        data_config,
-        config,
-        run_dir,
-        source=str(_source(args.data)),
-        on_event=None if args.json else ProgressBar(),
-        should_stop=cancel.is_set,
-    )
+    try:
+        run = run_training(
+            prepared,
+            data_config,
+            config,
+            run_dir,
+            source=str(_source(args.data)),
+            on_event=None if args.json else ProgressBar(),
+            should_stop=cancel.is_set,
+        )
+    finally:
+        cancel.disarm()
     if run is None:
         return 0
     metrics = run.metrics
@@ -122,10 +130,19 @@ def command_train(args: argparse.Namespace, data_config: DataConfig, config: Tra
     return 0 if run.state in ("completed", "cancelled") else 1
 
 
+def _run(args) -> runs.Run:
+    """--run: a run id in --output-dir, or (on the owner's own command line) a run folder's path,
+    which is then its own store."""
+    folder = Path(args.run)
+    if folder.is_dir() and not folder.is_symlink():
+        return runs.load_run(folder, folder.parent)
+    return runs.load_run(args.run, args.output_dir)
+
+
 def _predictor(args):
     from bertviz_lib.model.predict import Predictor
 
-    return Predictor.from_run(runs.load_run(args.run, args.output_dir))
+    return Predictor.from_run(_run(args))
 
 
 def command_predict(args: argparse.Namespace) -> int:

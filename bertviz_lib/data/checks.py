@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from bertviz_lib.config import MAX_LABELS
 from bertviz_lib.data.findings import DataReport
 from bertviz_lib.data.labelled import LabelledData, TokenCounter
 from bertviz_lib.data.wording import counted, excerpt, has_or_have, percent, quoted
@@ -50,6 +51,15 @@ def _check_size(data: LabelledData, held_out: LabelledData | None, report: DataR
 
 
 def _check_classes(counts: Counter[str], data: LabelledData, report: DataReport) -> None:
+    if len(data.label_names) > MAX_LABELS:
+        report.add(
+            "error",
+            "too_many_labels",
+            f"The label column holds {len(data.label_names):,} different labels; at most "
+            f"{MAX_LABELS:,} can be trained here (the evaluation alone would compare every label "
+            "with every other). Check that it is the label column, or merge rare labels.",
+            count=len(data.label_names),
+        )
     if len(counts) == 1:
         only = next(iter(counts))
         what = (

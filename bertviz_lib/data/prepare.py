@@ -17,9 +17,16 @@ from bertviz_lib.data.columns import guess_missing
 from bertviz_lib.data.findings import DataError, DataReport
 from bertviz_lib.data.labelled import LabelledData, PreparedData, ProblemType, TokenCounter
 from bertviz_lib.data.labels import build_labelled, labelled_from_rows, whole_number
-from bertviz_lib.data.read import EmptyInput, read_frame
+from bertviz_lib.data.read import HEADER, EmptyInput, read_frame
 from bertviz_lib.data.split import split_or_keep
-from bertviz_lib.data.wording import column_list, in_file, quoted
+from bertviz_lib.data.wording import (
+    column_list,
+    has_control_characters,
+    in_file,
+    listing,
+    quoted,
+    visible,
+)
 
 
 def prepare(
@@ -173,6 +180,10 @@ def validate(
     """
     report = DataReport()
     text, label = _choose_columns(frame, validation_frame, text_column, label_column, report)
+    _check_control_characters(text, label, label_delimiter, report)
+    for table, role in ((frame, ""), (validation_frame, "Validation file")):
+        if table is not None:
+            _report_renamed_columns(table, (text, label), role, report)
     if problem_type not in PROBLEM_TYPE_CHOICES:
         report.add(
             "error",
@@ -216,6 +227,60 @@ def _choose_columns(
     if held_out is not None and report.ok:
         _check_validation_columns(held_out, (text, label), report)
     return text, label
+
+
+def _check_control_characters(
+    text: str | None, label: str | None, delimiter: str, report: DataReport
+) -> None:
+    """A NUL or another control character in a column name or the delimiter cannot be passed on
+    a command line (the app's training process is started with one), nor shown sensibly."""
+    rename = "rename the column in the file, or choose another"
+    for what, value, advice in (("text column's name", text, rename),
+                                ("label column's name", label, rename),
+                                ("label delimiter", delimiter, "type another one")):  # fmt: skip
+        if value is not None and has_control_characters(value):
+            report.add(
+                "error",
+                "control_characters",
+                f"The {what}, '{visible(value)}', holds control characters (such as a NUL byte): "
+                f"{advice}.",
+            )
+
+
+def _report_renamed_columns(
+    frame: pd.DataFrame, chosen: tuple[str | None, str | None], role: str, report: DataReport
+) -> None:
+    """Columns that share a name are told apart by a suffix ('text', 'text.1'); say which one
+    trains, or a header like `text,text,label` would train on one of them without a word."""
+    header = frame.attrs.get(HEADER)
+    if not header or len(header) != len(frame.columns):
+        return
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(header):
+        positions.setdefault(name, []).append(position)
+    for name, shared in positions.items():
+        if len(shared) < 2:
+            continue
+        kept, *renamed = shared
+        renames = ", ".join(f"column {p + 1} was renamed '{frame.columns[p]}'" for p in renamed)
+        used = [
+            f"The {kind} column used is column {p + 1} ('{frame.columns[p]}')."
+            for kind, column in zip(("text", "label"), chosen, strict=True)
+            for p in shared
+            if frame.columns[p] == column
+        ]
+        unused = "Neither is used." if len(shared) == 2 else "None of them is used."
+        report.add(
+            "warning",
+            "duplicate_columns",
+            in_file(
+                role,
+                f"The header has {len(shared)} columns named '{name}' (columns "
+                f"{listing([str(p + 1) for p in shared], len(shared))}): column {kept + 1} keeps "
+                f"the name and {renames}. " + (" ".join(used) if used else unused),
+            ),
+            count=len(renamed),
+        )
 
 
 def _check_validation_columns(

@@ -52,6 +52,9 @@ _SNIFFER_CHARS = 4 * 1024
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+HEADER = "header"  # frame.attrs key: the column names as the file wrote them, stripped
+
+
 class EmptyInput(DataError):
     """Told apart from other read errors because `prepare` reports it as `empty_file`."""
 
@@ -76,7 +79,9 @@ def read_frame(
     if not text.strip():
         raise EmptyInput("The file is empty.")
     frame = _parse(text, _format_of(text, name), list_delimiter)
+    header = [str(column).strip() for column in frame.columns]
     frame.columns = _unique_names(frame.columns)
+    frame.attrs[HEADER] = header  # the names as written, so prepare can say what was renamed
     if len(frame.columns) == 0:
         raise EmptyInput("The file holds no columns (only empty rows or empty JSON objects).")
     if len(frame) == 0:
@@ -221,8 +226,9 @@ def _read_delimited(text: str, delimiter: str) -> pd.DataFrame:
         raise EmptyInput("The file is empty.") from None
     except (pd.errors.ParserError, csv.Error) as error:
         raise DataError(_parser_sentence(str(error), delimiter)) from None
-    # The header is taken by hand so that names are stripped before they are made unique.
-    table.columns = _unique_names(table.iloc[0].tolist())
+    # The header is taken by hand so that names are stripped before they are made unique (in
+    # read_frame, which remembers the names as written).
+    table.columns = [str(name) for name in table.iloc[0].tolist()]
     return table.iloc[1:].reset_index(drop=True)
 
 

@@ -4,6 +4,7 @@ user reads about their file goes through these helpers, so the wording stays con
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import pandas as pd
@@ -50,3 +51,17 @@ def plural_s(items: Sequence[object]) -> str:
 def percent(part: int, whole: int) -> str:
     share = part / whole
     return "under 1%" if 0 < share < 0.01 else f"{share:.0%}"
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(character) == "Cc" for character in text)
+
+
+def visible(text: str) -> str:
+    """Control characters written as escapes (a NUL as \\x00): a message can show where they are."""
+    return "".join(
+        character.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(character) == "Cc"
+        else character
+        for character in text
+    )

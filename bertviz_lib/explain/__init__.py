@@ -7,6 +7,7 @@ KernelSHAP), attributions per encoder layer, faithfulness curves, and tokens per
 
 from bertviz_lib.config import IG_TOLERANCE
 from bertviz_lib.explain.across_data import ClassTokens, class_tokens, examples_per_class
+from bertviz_lib.explain.attention import AttentionMaps, attention_maps
 from bertviz_lib.explain.deletion_insertion import Faithfulness, faithfulness, filler_for
 from bertviz_lib.explain.explanation import BASELINES, Explanation, words_of
 from bertviz_lib.explain.gradients import gradient_x_input
@@ -75,7 +76,29 @@ def explain(predictor, text: str, method: str = "integrated_gradients", **option
     return FUNCTIONS[method](predictor.model, predictor.tokenizer, text, **settings)
 
 
+def layer_attributions_of(predictor, text: str, **options) -> LayerAttributions:
+    """`layer_attributions` on a loaded `Predictor`, on its private copy of the model: the forward
+    hooks it sets on each layer would change any prediction another session ran on the shared
+    model at the same moment."""
+    with predictor.private_model() as (model, tokenizer):
+        return layer_attributions(
+            model, tokenizer, text, problem_type=predictor.problem_type,
+            label_names=predictor.label_names, max_length=predictor.max_length, **options,
+        )  # fmt: skip
+
+
+def attention_maps_of(predictor, text: str) -> AttentionMaps:
+    """`attention_maps` on a loaded `Predictor`, on its private copy: they switch the model to the
+    eager attention implementation while they run, which the shared model must never see."""
+    with predictor.private_model() as (model, tokenizer):
+        return attention_maps(model, tokenizer, text, predictor.max_length)
+
+
 __all__ = [
+    "AttentionMaps",
+    "attention_maps",
+    "attention_maps_of",
+    "layer_attributions_of",
     "BASELINES",
     "METHODS",
     "TITLES",

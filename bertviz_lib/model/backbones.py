@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
+from bertviz_lib.config import LISTED_HUB_MODELS
+
 BUNDLED = "bundled"
 # The hub's repository ids: an optional namespace, then a name, of letters, digits, '-', '_', '.'.
 HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -52,6 +54,8 @@ def resolve(name: str, inside: str | Path | None = None) -> Backbone:
     With `inside` (the app passes its run store), a local folder must lie within that folder once
     symlinks are followed: a stranger typing into the page must not make the server read
     `/etc`, `../../secret` or a link out of the store. A relative name is read from `inside`.
+    A hub id must then be one of `LISTED_HUB_MODELS`: on a server with internet access, any
+    other id (`meta-llama/Llama-3.1-405B`) would be downloaded until the disk fills.
     """
     name = (name or BUNDLED).strip()
     if name == BUNDLED:
@@ -71,6 +75,12 @@ def resolve(name: str, inside: str | Path | None = None) -> Backbone:
     if not HUB_ID.match(name) or ".." in name:
         raise BackboneError(
             f"'{name}' is neither a folder nor a Hugging Face Hub id (like 'owner/model')."
+        )
+    if inside is not None and name not in LISTED_HUB_MODELS:
+        raise BackboneError(
+            f"'{name}' is not a folder in the model store, and the app downloads only the hub "
+            f"models it lists ({', '.join(LISTED_HUB_MODELS)}). Train other hub models with the "
+            "command line."
         )
     return Backbone(name, name, "hub")
 

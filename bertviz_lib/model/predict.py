@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import copy
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +31,10 @@ def predict_probabilities(
     device: torch.device,
     batch_size: int = 64,
     on_progress: Progress | None = None,
-) -> np.ndarray:
-    """Probabilities in the original row order; batches are sorted by length for speed."""
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray | None:
+    """Probabilities in the original row order; batches are sorted by length for speed. None when
+    `should_stop()` turns true between two batches (a training cancelled while it evaluates)."""
     was_training = model.training
     model.eval()
     lengths = [len(x) for x in ids]
@@ -39,6 +44,9 @@ def predict_probabilities(
     multiple = batching.padding_multiple(device)
     with cls_only_in_eval(model):  # only the logits are read
         for rows, batch in batching.iterate(ids, batches, pad_id, multiple):
+            if should_stop is not None and should_stop():
+                model.train(was_training)
+                return None
             with autocast(device):
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
             chunk = heads.probabilities(problem_type, logits).cpu().numpy()
@@ -60,7 +68,12 @@ class Prediction:
 
 
 class Predictor:
-    """A loaded model with what it needs to turn texts into probabilities."""
+    """A loaded model with what it needs to turn texts into probabilities.
+
+    The app keeps one per run for every session, so nothing may change `model` while it serves:
+    computations that do (forward hooks, a switch of the attention implementation) borrow
+    `private_model()` instead.
+    """
 
     def __init__(self, model_dir: str | Path, device: str = "auto"):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -82,6 +95,19 @@ class Predictor:
         self.label_names = list(names or [config.id2label[i] for i in range(config.num_labels)])
         self.threshold = float(getattr(config, "bertviz_threshold", 0.5))
         self.max_length = int(getattr(config, "bertviz_max_length", 128))
+        self._private: tuple | None = None
+        self._private_lock = threading.Lock()
+
+    @contextmanager
+    def private_model(self) -> Iterator[tuple]:
+        """(model, tokenizer): copies of this predictor's own, for a computation that changes the
+        model while it runs. A hook on the shared model would reach the predictions other
+        sessions run on it at that moment; the copy is made once, and lent to one computation at
+        a time."""
+        with self._private_lock:
+            if self._private is None:
+                self._private = (copy.deepcopy(self.model), copy.deepcopy(self.tokenizer))
+            yield self._private
 
     @classmethod
     def from_run(cls, run: Run, device: str = "auto") -> Predictor:
@@ -100,6 +126,16 @@ class Predictor:
         return predict_probabilities(
             self.model, ids, pad_id, self.problem_type, self.device, batch_size, on_progress
         )
+
+    def predict_in_batches(
+        self, texts: Sequence[str], batch_rows: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(rows done, their probabilities) one slice of `batch_rows` texts at a time, tokenized
+        as it comes: a page shows progress between slices, and whoever stops reading stops the
+        work (nothing past the slice being read is computed)."""
+        for start in range(0, len(texts), batch_rows):
+            chunk = texts[start : start + batch_rows]
+            yield start + len(chunk), self.predict_proba(chunk)
 
     def predict_labels(self, probabilities: np.ndarray) -> list[list[str]]:
         """Decided labels per row: the argmax, or every label over the threshold (multi-label)."""

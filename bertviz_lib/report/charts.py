@@ -162,10 +162,26 @@ def epoch_metrics(
     return figure
 
 
+def top_classes(matrix: np.ndarray, names: Sequence[str], top: int) -> tuple[np.ndarray, list[str]]:
+    """The `top` classes with the most true examples, largest first, and one more row and column
+    that sum all the others: a matrix of hundreds of classes is unreadable, and drawing it costs
+    the browser of everyone who opens Metrics."""
+    support = matrix.sum(axis=1)
+    order = sorted(range(len(names)), key=lambda i: (-support[i], i))
+    kept, rest = order[:top], order[top:]
+    groups = [[i] for i in kept] + [rest]
+    reduced = np.array([[matrix[np.ix_(r, c)].sum() for c in groups] for r in groups])
+    return reduced, [names[i] for i in kept] + [f"other ({len(rest)} classes)"]
+
+
 def confusion_matrix(
-    matrix: Sequence[Sequence[int]], label_names: Sequence[str], normalise: bool = False
+    matrix: Sequence[Sequence[int]],
+    label_names: Sequence[str],
+    normalise: bool = False,
+    top: int | None = None,
 ) -> go.Figure:
-    """Where the model's mistakes go; row shares make rare classes as readable as common ones."""
+    """Where the model's mistakes go; row shares make rare classes as readable as common ones.
+    With more than `top` classes, the largest are drawn and the rest summed (`top_classes`)."""
     names = [str(name) for name in label_names]
     counts = np.asarray(matrix, dtype=float)
     if counts.shape != (len(names), len(names)):
@@ -173,6 +189,8 @@ def confusion_matrix(
             f"A confusion matrix for {len(names)} classes must be {len(names)} x {len(names)}; "
             f"got {counts.shape}."
         )
+    if top is not None and len(names) > top:
+        counts, names = top_classes(counts, names, top)
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     z = shares if normalise else counts.astype(int)

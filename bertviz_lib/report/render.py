@@ -7,6 +7,8 @@ Captum's `visualize_text` pastes tokens into HTML unescaped, so a review contain
 from __future__ import annotations
 
 import html
+import re
+import string
 from collections.abc import Sequence
 
 POSITIVE = (33, 102, 172)  # blue: pushes towards the target class
@@ -109,10 +111,20 @@ def explanation_report(
     return standalone_page(heading, "".join(parts))
 
 
-MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
+MARKDOWN_SPECIAL = frozenset(string.punctuation)  # CommonMark lets a backslash escape each of them
+WORD_JOINER = "\u2060"  # invisible: splits a web or mail address so markdown links none of it
+_LINK_STARTS = re.compile(r"(?<=https)(?=://)|(?<=http)(?=://)|(?<=www)(?=\.)|(?=@)", re.I)
 
 
 def markdown_literal(text: str) -> str:
-    """User text inside st.markdown, shown as typed: every markdown character backslashed, so a
-    label or a review can make no link, image or heading."""
-    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))
+    """User text inside st.markdown (and every element that renders markdown: alerts, captions,
+    headers, radio options, widget labels), shown as typed: no link, image, heading, emphasis,
+    HTML comment, maths, emoji or icon.
+
+    Every ASCII punctuation character is backslashed. That is not enough on its own: Streamlit's
+    markdown also turns a bare `https://…`, `www.…` or `name@host` into a link after the escapes
+    are read, so an invisible word joiner goes between `https` (or `http`, `www`) and what follows
+    it, and before every `@`.
+    """
+    joined = _LINK_STARTS.sub(WORD_JOINER, str(text))
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in joined)

@@ -32,7 +32,10 @@ def write_json(path: str | Path, payload: dict) -> None:
 
 
 def read_json(path: str | Path) -> dict:
-    """The object in `path`, or {} when the file is missing or not JSON."""
+    """The object in `path`, or {} when the file is missing, not JSON, or a symbolic link (which
+    could make a run folder show any file on the machine)."""
+    if Path(path).is_symlink():
+        return {}
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):

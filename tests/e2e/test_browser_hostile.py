@@ -1,13 +1,18 @@
 """A hostile data set through Data, Train, Metrics, Predict and Explain in the real browser.
 
 Texts and label names carry script tags, an image with an onerror handler, a javascript: URL,
-quotes and ampersands. No dialog may open, no element may be injected, and the strings must show
-as the literal text they are. Screenshots go to artifacts/screenshots/hostile-*.png.
+quotes and ampersands; texts, a label, a column name and the file's name carry markdown too:
+images and links to a foreign site, a bare URL, a heading, an HTML comment that would hide what
+follows. No dialog may open, no element may be injected, no image or link may point to a foreign
+site, and the strings must show as the literal text they are. Screenshots go to
+artifacts/screenshots/hostile-*.png.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -24,7 +29,12 @@ from tests.helpers import BAD, GOOD, MEDIA, TRAVEL
 pytestmark = pytest.mark.e2e  # a real browser or the real training process
 
 GOOD_LABEL = "<b>good</b>"
-BAD_LABEL = 'bad&"ugly"'
+BAD_LABEL = 'bad&"ugly"` ![p](https://example.org/p.png) [Reset password](https://example.org)'
+FILE_NAME = "hostile ![f](https://example.org/f.png) [x](https://example.org/x).csv"
+TEXT_COLUMN = "text ![c](https://example.org/c.png)"  # named twice: the data report names it
+# Repeated, so the data report quotes them: an image and a link; a comment, a heading, a bare URL.
+REPEATED = "![t](https://example.org/t.png) [R](https://example.org)"
+CONFLICTING = "<!-- hidden --> # Heading https://example.org/bare"
 HOSTILE = [
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(2)>",
@@ -34,18 +44,28 @@ HOSTILE = [
 ]
 
 
-def hostile_csv(path) -> None:
-    """96 rows; the adjective decides the label, the hostile snippets are in both classes."""
+def hostile_rows() -> list[tuple[str, str]]:
+    """100 rows: the markdown payloads, repeated and with two labels, then 96 rows whose adjective
+    decides the label, with the hostile snippets in both classes."""
     rng = np.random.default_rng(0)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for i in range(96):
-            positive = i % 2 == 0
-            word = rng.choice(GOOD if positive else BAD)
-            snippet = HOSTILE[(i // 2) % len(HOSTILE)]
-            text = f"{snippet} the {rng.choice(MEDIA + TRAVEL)} was {word}"
-            writer.writerow([text, GOOD_LABEL if positive else BAD_LABEL])
+    rows = [(REPEATED, GOOD_LABEL), (REPEATED, GOOD_LABEL)]
+    rows += [(CONFLICTING, GOOD_LABEL), (CONFLICTING, BAD_LABEL)]
+    for i in range(96):
+        positive = i % 2 == 0
+        word = rng.choice(GOOD if positive else BAD)
+        snippet = HOSTILE[(i // 2) % len(HOSTILE)]
+        text = f"{snippet} the {rng.choice(MEDIA + TRAVEL)} was {word}"
+        rows.append((text, GOOD_LABEL if positive else BAD_LABEL))
+    return rows
+
+
+def hostile_csv() -> bytes:
+    """The rows, with the text column's name given twice (the second copy holds nothing)."""
+    handle = io.StringIO()
+    writer = csv.writer(handle)
+    writer.writerow([TEXT_COLUMN, TEXT_COLUMN, "label"])
+    writer.writerows((text, "", label) for text, label in hostile_rows())
+    return handle.getvalue().encode()
 
 
 def assert_inert(page) -> None:
@@ -56,10 +76,28 @@ def assert_inert(page) -> None:
     assert page.evaluate(scripts) == 0
     assert page.locator("a[href^='javascript']").count() == 0
     assert page.locator("b", has_text="good").count() == 0
+    assert foreign_links(page) == []
+    assert page.locator("h1, h2, h3, h4, h5, h6", has_text="Heading").count() == 0
+
+
+def foreign_links(page) -> list[str]:  # noqa: F811
+    """Every image source and link target that leaves the studio's own address."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('img[src], a[href], [srcset]')]
+            .map(e => e.currentSrc || e.src || e.href || e.getAttribute('srcset'))
+            .filter(u => u && !u.startsWith(location.origin) && !u.startsWith('data:')
+                         && !u.startsWith('blob:'))"""
+    )
 
 
 def body_text(page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
+    """What the page shows, less the invisible word joiners that render.markdown_literal puts
+    inside web and mail addresses (they keep markdown from turning them into links)."""
+    return visible_text(page.locator('[data-testid="stMain"]'))
+
+
+def visible_text(locator) -> str:
+    return locator.inner_text().replace("\u2060", "")
 
 
 def assert_chart_labels_literal(page) -> None:
@@ -77,26 +115,28 @@ def test_hostile_texts_and_labels_stay_text_on_every_page(
 ):
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))  # the fixture dismisses
-    data_file = tmp_path / "hostile.csv"
-    hostile_csv(data_file)
+    upload = {"name": FILE_NAME, "mimeType": "text/csv", "buffer": hostile_csv()}
+    repeats = sum(n - 1 for n in Counter(hostile_rows()).values())
 
     go_to(page, "Data")
     page.get_by_text("My own file").click()
     wait_until_idle(page)
-    page.locator('input[type="file"]').first.set_input_files(str(data_file))
+    page.locator('input[type="file"]').first.set_input_files(upload)
     page.get_by_text("Ready:").wait_for(timeout=60_000)
     wait_until_idle(page)
     assert_inert(page)
     shown = body_text(page)  # the data report names both labels, quoted, as text
     assert f"'{GOOD_LABEL}'" in shown and f"'{BAD_LABEL}'" in shown, shown
-    assert "8 rows repeat an earlier row" in shown and "<script>alert(1)</script> the" in shown
+    assert f"{repeats} rows repeat an earlier row" in shown and f"'{REPEATED}'" in shown, shown
+    assert f"'{CONFLICTING}'" in shown  # the comment hides nothing
+    assert f"2 columns named '{TEXT_COLUMN}'" in shown
     shoot(page, "hostile-1-data")
 
     go_to(page, "Train")
     use_tiny_model(page, epochs=10)
     start_and_finish_training(page)
     assert_inert(page)
-    assert "hostile.csv: 76 training and 20 validation rows, 2 labels" in body_text(page)
+    assert f"{FILE_NAME}: 80 training and 20 validation rows, 2 labels" in body_text(page)
     shoot(page, "hostile-2-train")
 
     go_to(page, "Metrics")
@@ -113,7 +153,7 @@ def test_hostile_texts_and_labels_stay_text_on_every_page(
     page.get_by_text("Predicted:").wait_for(timeout=60_000)
     wait_until_idle(page)
     assert_inert(page)
-    answer = page.locator("p", has_text="Predicted:").first.inner_text()
+    answer = visible_text(page.locator("p", has_text="Predicted:").first)
     assert GOOD_LABEL in answer or BAD_LABEL in answer, answer
     assert page.get_by_label("Text", exact=True).input_value() == text
     shoot(page, "hostile-4-predict")

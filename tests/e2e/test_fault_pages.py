@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bertviz_lib import runs
+from bertviz_lib.config import MAX_EPOCHS
 from bertviz_lib.train.faults import FAULT_VARIABLE
 from pages import studio
-from tests.helpers import open_page, start_training, wait_for
+from tests.helpers import as_shown, open_page, start_training, wait_for
 
 pytestmark = pytest.mark.e2e  # a real browser or the real training process
 
@@ -27,7 +28,8 @@ ENDED = ("completed", "failed", "interrupted", "cancelled")
 
 
 def shown(app) -> dict[str, list[str]]:
-    return {kind: [e.value for e in getattr(app, kind)] for kind in ("error", "warning", "success")}
+    kinds = ("error", "warning", "success")
+    return {kind: [as_shown(e.value) for e in getattr(app, kind)] for kind in kinds}
 
 
 def record(fault: str, run: runs.Run, page: dict) -> None:
@@ -104,7 +106,7 @@ def test_a_killed_training_reads_interrupted_on_the_page(
     no_workers_left,
     monkeypatch,
 ):
-    run = train_with_fault("none", stored_model, 200, monkeypatch)
+    run = train_with_fault("none", stored_model, MAX_EPOCHS, monkeypatch)
     wait_for(lambda: run.state == "running" and run.events(), "the run to start")
     os.kill(run.status["pid"], signal.SIGKILL)
     wait_for(lambda: run.status.get("state") == "interrupted", "the worker to settle the run")
@@ -114,4 +116,4 @@ def test_a_killed_training_reads_interrupted_on_the_page(
     record("sigkill", run, messages)
     assert run.state == "interrupted" and not run.loadable
     assert any("ended unexpectedly (exit code -9)" in m for m in messages["error"]), messages
-    assert any(f"**{run.run_id}** — interrupted" in m.value for m in page.markdown)
+    assert any(f"**{run.run_id}** — interrupted" in as_shown(m.value) for m in page.markdown)

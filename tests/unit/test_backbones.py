@@ -86,5 +86,7 @@ def test_no_typed_folder_leaves_the_store(store, typed, refusal):
         backbones.resolve(typed.format(outside=store.parent / "outside"), inside=store)
 
 
-def test_a_hub_id_is_still_a_hub_id_with_a_store(store):
-    assert backbones.resolve("owner/model", inside=store).kind == "hub"
+def test_a_listed_hub_id_is_still_a_hub_id_with_a_store(store):
+    assert backbones.resolve("prajjwal1/bert-tiny", inside=store).kind == "hub"
+    with pytest.raises(backbones.BackboneError, match="downloads only the hub models it lists"):
+        backbones.resolve("owner/model", inside=store)

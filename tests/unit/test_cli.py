@@ -200,8 +200,8 @@ def test_the_module_entry_point_gives_no_traceback(tmp_path):
 def test_sigterm_cancels_training_at_the_next_step(tmp_path, toy_csv, tiny_model_dir):
     models = tmp_path / "models"
     command = [sys.executable, "-m", "bertviz_lib", "--output-dir", str(models), "train",
-               "--data", str(toy_csv), "--model", tiny_model_dir, "--epochs", "500",
-               "--batch-size", "8", "--json"]  # fmt: skip
+               "--data", str(toy_csv), "--model", tiny_model_dir, "--epochs", "50",
+               "--batch-size", "1", "--json"]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 90
@@ -219,7 +219,7 @@ def test_sigterm_cancels_training_at_the_next_step(tmp_path, toy_csv, tiny_model
     assert process.returncode == 0
     result = json.loads(out)
     assert result["state"] == "cancelled"
-    run = runs.load_run(result["run"])
+    run = runs.load_run(result["run"], models)
     assert run.loadable  # the checkpoint of the first evaluation was kept
     assert run.events()[-1]["stopped"] == "cancelled"
 
@@ -230,7 +230,7 @@ def test_bad_data_for_a_prepared_run_folder_marks_it_failed(tmp_path, capsys):
     data.write_text("text,label\n" + "".join(f"text number {i},yes\n" for i in range(10)))
     code = main(["train", "--data", str(data), "--run-dir", str(run_dir)])
     assert code == 2
-    run = runs.load_run(run_dir)
+    run = runs.load_run(run_dir, tmp_path / "models")
     assert run.state == "failed" and "two different labels" in run.status["error"]
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from bertviz_lib import runs
 from bertviz_lib.cli import build_parser
-from bertviz_lib.config import DataConfig, TrainConfig
+from bertviz_lib.config import MAX_EPOCHS, DataConfig, TrainConfig
 from bertviz_lib.model import backbones
 from bertviz_lib.runs import launcher
 from tests.helpers import store_model, toy
@@ -25,10 +25,15 @@ from tests.helpers import store_model, toy
 DEADLINE = 120.0
 
 
-def settings(model_dir: str, epochs: int) -> TrainConfig:
-    return TrainConfig(
-        model=model_dir, epochs=epochs, batch_size=8, learning_rate=3e-3, dropout=0.0, seed=0
-    )
+def settings(model_dir: str, epochs: int, batch_size: int = 8) -> TrainConfig:
+    return TrainConfig(model=model_dir, epochs=epochs, batch_size=batch_size, learning_rate=3e-3,
+                       dropout=0.0, seed=0)  # fmt: skip
+
+
+def long_settings(model_dir: str) -> TrainConfig:
+    """A run that trains long enough to be cancelled or killed: the most epochs allowed, of
+    single-text steps."""
+    return settings(model_dir, MAX_EPOCHS, batch_size=1)
 
 
 @pytest.fixture
@@ -126,7 +131,7 @@ def test_two_submits_train_one_at_a_time(tmp_path, upload, tiny_model_dir, worke
                 max_rows=500,
             ),
             TrainConfig(
-                model="some/model",
+                model="prajjwal1/bert-tiny",
                 problem_type="multi_label",
                 epochs=3,
                 learning_rate=3e-5,
@@ -159,7 +164,7 @@ def test_the_flags_round_trip_through_the_parser(
 @pytest.mark.slow  # a separate process, or a training to its end
 def test_cancel_a_queued_and_a_running_run(tmp_path, upload, tiny_model_dir, workers):
     tiny_model_dir = store_model(tiny_model_dir, tmp_path)
-    running = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 500))
+    running = launcher.submit(tmp_path, upload, None, DataConfig(), long_settings(tiny_model_dir))
     waiting = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 2))
     wait_for(lambda: evaluated(running), "the first evaluation of the running run")
     assert launcher.queue_position(runs.Run(waiting)) == 1
@@ -180,7 +185,7 @@ def test_a_killed_trainer_reads_interrupted_and_the_queue_moves_on(
     tmp_path, upload, tiny_model_dir, workers
 ):
     tiny_model_dir = store_model(tiny_model_dir, tmp_path)
-    killed = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 500))
+    killed = launcher.submit(tmp_path, upload, None, DataConfig(), long_settings(tiny_model_dir))
     behind = launcher.submit(tmp_path, upload, None, DataConfig(), settings(tiny_model_dir, 2))
     wait_for(lambda: evaluated(killed), "the first evaluation of the run to kill")
     os.kill(runs.Run(killed).status["pid"], signal.SIGKILL)
@@ -240,7 +245,7 @@ def test_uploaded_data_lives_in_the_run_folder_only(tmp_path, upload, no_worker)
 
     assert holders() == [run_dir / "data" / "train.csv", run_dir / "data" / "validation.tsv"]
     assert launcher.cancel(runs.Run(run_dir))
-    runs.delete_run(run_dir)
+    runs.delete_run(run_dir, tmp_path)
     assert holders() == []
 
 

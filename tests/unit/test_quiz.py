@@ -470,7 +470,7 @@ def write_run(root: Path, predictions: pd.DataFrame | None, learning_rate: float
     if predictions is not None:
         predictions.to_csv(writer.path / "predictions.csv", index=False)
     writer.set_status("completed")
-    return runs.load_run(writer.path)
+    return runs.load_run(writer.path, writer.path.parent)
 
 
 def handmade_predictions() -> pd.DataFrame:
@@ -517,7 +517,7 @@ def test_the_learning_rate_verdict_follows_the_usual_range(tmp_path, rate, verdi
 def test_runs_missing_files_give_what_they_can_and_never_raise(tmp_path):
     bare = write_run(tmp_path, None, 3e-5)
     assert set(by_name(bare, questions_from_run(bare))) == {"learning-rate", "warmup-steps"}
-    empty = runs.load_run(runs.create_run(tmp_path, "empty"))
+    empty = runs.load_run(runs.create_run(tmp_path, "empty"), tmp_path)
     assert questions_from_run(empty) == []
     odd = handmade_predictions()
     odd.loc[0, "true_label"] = "a label the config does not know"

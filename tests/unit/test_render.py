@@ -85,6 +85,6 @@ def test_a_hostile_explanation_report_is_inert_everywhere(text):
 def test_markdown_literal_backslashes_every_markdown_character():
     text = "[click](javascript:alert(1)) **bold** # <b>"
     assert render.markdown_literal(text) == (
-        r"\[click\]\(javascript:alert\(1\)\) \*\*bold\*\* \# \<b\>"
+        r"\[click\]\(javascript\:alert\(1\)\) \*\*bold\*\* \# \<b\>"
     )
     assert render.markdown_literal("plain words") == "plain words"

@@ -115,7 +115,7 @@ def test_an_injected_fault_leaves_failed_never_completed(
     run_dir = runs.create_run(tmp_path)
     with pytest.raises(RuntimeError, match="Injected fault"):
         run_training(prepared(), DataConfig(), tiny_config(tiny_model_dir, epochs=1), run_dir)
-    run = runs.load_run(run_dir)
+    run = runs.load_run(run_dir, tmp_path)
     assert run.state == "failed"
     assert "Injected fault" in run.status["error"]
     assert not run.loadable and not run.model_dir.exists()

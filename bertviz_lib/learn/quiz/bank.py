@@ -84,10 +84,16 @@ class LiveLink:
 
 @dataclass(frozen=True)
 class ChecklistConcept:
-    """One idea a free-text answer should contain, with the phrasings that count as naming it."""
+    """One idea a free-text answer should contain, described by meaning rather than by words.
+
+    `statements` are ways of saying the idea right; `misconceptions` are the wrong ideas it is
+    confused with. The grader credits a clause that is closer to the statements than to the
+    misconceptions, so a misconception must be listed to be told apart from its concept.
+    """
 
     name: str
-    phrases: tuple[str, ...]
+    statements: tuple[str, ...]
+    misconceptions: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -273,9 +279,14 @@ def _checklist_problems(checklist: object) -> list[str]:
     problems = []
     for entry in checklist:
         if not (
-            isinstance(entry, Mapping) and _text(entry.get("name")) and _texts(entry.get("phrases"))
+            isinstance(entry, Mapping)
+            and _text(entry.get("name"))
+            and _texts(entry.get("statements"))
+            and _texts(entry.get("misconceptions"))
         ):
-            problems.append("each checklist concept needs a 'name' and a list of 'phrases'")
+            problems.append(
+                "each checklist concept needs a 'name', 'statements' and 'misconceptions'"
+            )
     names = [e.get("name") for e in checklist if isinstance(e, Mapping)]
     if len(set(names)) != len(names):
         problems.append("checklist concept names must be different")
@@ -329,7 +340,9 @@ def _question(item: Mapping) -> Question:
         code=item["code"].rstrip("\n") if item.get("code") else None,
         snippet=item.get("snippet"),
         checklist=tuple(
-            ChecklistConcept(entry["name"], tuple(entry["phrases"]))
+            ChecklistConcept(
+                entry["name"], tuple(entry["statements"]), tuple(entry["misconceptions"])
+            )
             for entry in item.get("checklist", ())
         ),
     )

@@ -1,0 +1,391 @@
+"""Free-text answers graded by what they mean, not by which words they use.
+
+A phrase list cannot read: "[CLS] is not placed first" contains "first", and "the head of the
+studio wrote a summary" contains "head" and "summary", while a right answer in other words
+contains none of the phrases. Here an answer is cut into clauses, each clause is embedded with the
+bundled all-MiniLM-L6-v2 sentence encoder, and a checklist concept is credited when a clause is
+close to one of the concept's reference statements and closer to them than to the misconceptions
+the concept is confused with.
+
+The encoder compares meanings well but hardly hears "not": "X is not first" lands next to "X is
+first". So negation is handled in words. A clause with a negation cue is never credited, and when
+it is close to a concept the concept is refused as negated. Before that, a relative clause that
+carries the cue is cut off ("a set the model never trained on" keeps its positive head "a set"),
+and the rejected half of a contrast ("rather than X", "instead of X") is dropped.
+
+Two checks come before any concept. A list of words with no sentence structure is not an
+explanation: it scores 0 with a message. An answer far, as a whole, from the model answer is about
+something else (a story that happens to use the words): it scores 0 with a message too.
+
+Only the automatic score counts as the learner's result; what a learner ticks as covered is
+recorded apart by the page (see `Progress.record_self_assessment`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import numpy as np
+
+from bertviz_lib.learn.quiz.bank import ChecklistConcept, Question
+
+PASS_SHARE = 0.6  # an answer passes when it is credited with at least this share of its concepts
+STATEMENT_SIMILARITY = 0.5  # cosine a clause needs with a reference statement to count as saying it
+MISCONCEPTION_MARGIN = 0.05  # how much closer to a statement than to a misconception a clause must be
+TOPIC_SIMILARITY = 0.2  # cosine the whole answer needs with the model answer to be on the question
+KEYWORD_FUNCTION_SHARE = 0.2  # below this share of function words, an answer is a list of words
+KEYWORD_SEGMENT_WORDS = 2  # comma-separated pieces this short (median) make a list, not sentences
+MIN_UNIT_WORDS = 2  # a clause of fewer words carries no claim of its own
+MIN_HEAD_WORDS = 3  # a positive head cut from a negated relative clause needs this many words
+
+KEYWORD_LIST_MESSAGE = (
+    "This is a list of words, not an explanation: write sentences that say what each idea does "
+    "and why."
+)
+OFF_TOPIC_MESSAGE = (
+    "This answer does not seem to be about the question; explain the idea the prompt asks about."
+)
+EMPTY_MESSAGE = "Write a few sentences first."
+
+# Words that carry grammar rather than content; real sentences are made of many of them.
+FUNCTION_WORDS = frozenset(
+    """a an the this that these those it its they them their there here is are was were be been
+    being am has have had do does did can could will would shall should may might must of to in
+    on at by for from with into onto over under through about after before between as than so
+    because since while when where which who whom whose what how why if then and or but not no
+    nor never each every all some any both either neither one i you we he she his her our your
+    my me us also only just very more most less such same other""".split()
+)
+# Words that flip the meaning of the clause they are in.
+# A hyphen keeps a word from being one ("no-information" input, a "non-zero" mask).
+NEGATION_CUE = re.compile(
+    r"(?<![\w-])(?:not|no|never|none|nothing|neither|nor|without|cannot|\w+n['\u2019]t)(?![\w-])",
+    re.IGNORECASE,
+)
+# Cues that do not negate the claim: "not only X" affirms X, and a negated "low" is a high
+# ("F1 is only high when neither is low").
+NOT_A_NEGATION = re.compile(
+    r"\bnot (?:only|just)\b|\bno matter\b"
+    r"|\b(?:neither|none|not|never)(?: of them)? (?:is|are|was|were|gets?|stays?) "
+    r"(?:low|small|bad|poor|weak|wrong|worse|zero)\b"
+    r"|\b(?:is|are|was|were) (?:not|never) (?:low|small|bad|poor|weak|wrong|worse|zero)\b",
+    re.IGNORECASE,
+)
+# The rejected half of a contrast, up to the next comma or the end of the sentence.
+CONTRAST = re.compile(r"\b(?:rather than|instead of)\b[^,;]*", re.IGNORECASE)
+# Where a sentence ends: . ! ? ; : followed by a space, a new line, or a bullet.
+SENTENCE_BREAK = re.compile(r"(?<=[.!?;:])\s+|\n+")
+BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+# Where a clause ends inside a sentence: commas and the conjunctions that start a new clause.
+CLAUSE_BREAK = re.compile(
+    r"\s*,\s*|\s+\b(?:but|so|because|since|although|though|whereas|which)\b\s+", re.IGNORECASE
+)
+# Finer cuts inside a clause, for clauses that join two claims.
+PIECE_BREAK = re.compile(r"\s+\b(?:and|or|while|when|then)\b\s+", re.IGNORECASE)
+# A part that starts with one of these (or holds a verb below) is a clause of its own and does not
+# inherit the negation of the part before it; "weight decay or early stopping" after "don't use
+# dropout," does.
+SUBJECT_STARTS = frozenset(
+    "it its the this that these those they their there a an each every all we you i he she "
+    "his her our your my one".split()
+)
+FINITE_VERBS = frozenset(
+    "is are was were has have had does do did can could will would should may might must".split()
+)
+# A relative clause that carries the negation starts at the last of these before the cue.
+RELATIVE_START = re.compile(
+    r"\b(?:that|which|who|it|they|we|you|i|the model|the network|the encoder)\b", re.IGNORECASE
+)
+ABBREVIATIONS = {"e.g.": "for example", "i.e.": "that is", "etc.": "and so on", "vs.": "versus"}
+WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][a-z]+)?")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A stretch of the learner's answer that can carry one claim."""
+
+    text: str
+    negated: bool
+
+
+@dataclass(frozen=True)
+class ConceptVerdict:
+    """How one checklist concept was judged, with the learner's words that decided it.
+
+    `evidence` is the clause that earned the concept. When none did, `refused_clause` is the
+    closest clause that was turned away, because it negates the concept (`negated`) or because it
+    is closer to `misconception`, one of the concept's misconceptions.
+    """
+
+    name: str
+    credited: bool
+    evidence: str | None = None
+    similarity: float = 0.0
+    refused_clause: str | None = None
+    negated: bool = False
+    misconception: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """One line for the page: what earned the concept, or why it was not credited."""
+        if self.credited:
+            return f"found in: “{self.evidence}”"
+        if self.misconception:
+            return (
+                f"not credited: “{self.refused_clause}” matches the misconception "
+                f"“{self.misconception}”"
+            )
+        if self.negated:
+            return f"not credited: “{self.refused_clause}” says the opposite"
+        return "not found"
+
+
+@dataclass(frozen=True)
+class FreeTextResult:
+    """A graded free-text answer: every concept's verdict, or a message when none was judged."""
+
+    question_id: str
+    verdicts: tuple[ConceptVerdict, ...]
+    message: str | None = None
+
+    @property
+    def found(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.verdicts if v.credited)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.verdicts if not v.credited)
+
+    @property
+    def points(self) -> int:
+        return len(self.found)
+
+    @property
+    def total(self) -> int:
+        return len(self.verdicts)
+
+    @property
+    def share(self) -> float:
+        return self.points / self.total if self.total else 0.0
+
+    @property
+    def passed(self) -> bool:
+        """At least PASS_SHARE of the concepts credited; what progress records as 'correct'."""
+        return self.share >= PASS_SHARE
+
+    @property
+    def score(self) -> str:
+        """The grade as the page shows it, e.g. '3 of 5 concepts'."""
+        return f"{self.points} of {self.total} concepts"
+
+    def to_json(self) -> dict:
+        """The command line's `--json` shape: prompt, score, total, passed and the concepts."""
+        return {
+            "prompt": self.question_id,
+            "score": self.points,
+            "total": self.total,
+            "passed": self.passed,
+            "concepts": [
+                {"name": v.name, "credited": v.credited, "evidence": v.evidence}
+                for v in self.verdicts
+            ],
+        }
+
+
+@cache
+def sentence_encoder():
+    """The bundled all-MiniLM-L6-v2 as a sentence encoder, loaded once per process on the CPU.
+
+    Grading one answer embeds a dozen short clauses, which the CPU does in milliseconds; a GPU
+    would only add a transfer, and the training process may be using it.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    from bertviz_lib.model.backbones import bundled_path
+
+    return SentenceTransformer(str(bundled_path()), device="cpu", local_files_only=True)
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Unit-length sentence vectors, one row per text, so a dot product is a cosine."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    vectors = sentence_encoder().encode(
+        texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=256)
+def reference_vectors(concept: ChecklistConcept) -> tuple[np.ndarray, np.ndarray]:
+    """The concept's statements and misconceptions embedded once per process."""
+    vectors = embed([*concept.statements, *concept.misconceptions])
+    return vectors[: len(concept.statements)], vectors[len(concept.statements) :]
+
+
+@lru_cache(maxsize=64)
+def model_answer_vector(answer: str) -> np.ndarray:
+    return embed([answer])[0]
+
+
+def grade_free_text(question: Question, text: str) -> FreeTextResult:
+    """Grade a free-text answer concept by concept against the question's checklist."""
+    if question.kind != "free_text":
+        raise ValueError(f"'{question.id}' is a {question.kind} item, not a free-text prompt.")
+    text = (text or "").strip()
+    refusal = _refusal(question, text)
+    if refusal is not None:
+        verdicts = tuple(ConceptVerdict(c.name, False) for c in question.checklist)
+        return FreeTextResult(question.id, verdicts, refusal)
+    clauses = clauses_of(text)
+    vectors = embed([c.text for c in clauses])
+    verdicts = tuple(_verdict(concept, clauses, vectors) for concept in question.checklist)
+    return FreeTextResult(question.id, verdicts)
+
+
+def _refusal(question: Question, text: str) -> str | None:
+    """Why the answer as a whole cannot be graded (empty, a word list, off the question)."""
+    if len(words_of(text)) < MIN_UNIT_WORDS:
+        return EMPTY_MESSAGE
+    if is_keyword_list(text):
+        return KEYWORD_LIST_MESSAGE
+    if float(embed([text])[0] @ model_answer_vector(question.answer)) < TOPIC_SIMILARITY:
+        return OFF_TOPIC_MESSAGE
+    return None
+
+
+def _verdict(concept: ChecklistConcept, clauses: list[Clause], vectors: np.ndarray):
+    statements, misconceptions = reference_vectors(concept)
+    to_statements = (vectors @ statements.T).max(axis=1)
+    to_misconceptions = vectors @ misconceptions.T
+    closest_misconception = to_misconceptions.max(axis=1)
+    credited: tuple[float, Clause] | None = None
+    refused: tuple[float, Clause, str | None] | None = None
+    for index, clause in enumerate(clauses):
+        near, wrong = float(to_statements[index]), float(closest_misconception[index])
+        says_it = near >= STATEMENT_SIMILARITY and near - wrong >= MISCONCEPTION_MARGIN
+        if says_it and not clause.negated:
+            if credited is None or near > credited[0]:
+                credited = (near, clause)
+        elif says_it or (wrong >= STATEMENT_SIMILARITY and wrong > near - MISCONCEPTION_MARGIN):
+            closeness = max(near, wrong)
+            matched = None
+            if not says_it:
+                matched = concept.misconceptions[int(to_misconceptions[index].argmax())]
+            if refused is None or closeness > refused[0]:
+                refused = (closeness, clause, matched)
+    if credited is not None:
+        return ConceptVerdict(concept.name, True, credited[1].text, round(credited[0], 3))
+    if refused is not None:
+        closeness, clause, matched = refused
+        return ConceptVerdict(
+            concept.name,
+            False,
+            similarity=round(closeness, 3),
+            refused_clause=clause.text,
+            negated=matched is None,
+            misconception=matched,
+        )
+    return ConceptVerdict(concept.name, False)
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+def is_keyword_list(text: str) -> bool:
+    """True for words with no sentence structure: few function words, or short listed pieces.
+
+    "first summary attention head classifier" has no function word at all; "position 0,
+    aggregate, attends to every token, head" has some, but its pieces are a word or two long.
+    """
+    words = [w.lower() for w in words_of(text)]
+    function_share = sum(w in FUNCTION_WORDS for w in words) / len(words)
+    if function_share < KEYWORD_FUNCTION_SHARE:
+        return True
+    pieces = [p for p in re.split(r"[,;\n]|\s[-*\u2022]\s", text) if words_of(p)]
+    if len(pieces) < 3:
+        return False
+    lengths = sorted(len(words_of(p)) for p in pieces)
+    return lengths[len(lengths) // 2] <= KEYWORD_SEGMENT_WORDS
+
+
+def clauses_of(text: str) -> list[Clause]:
+    """Every stretch of the answer that can carry a claim: sentences, their clauses, and pieces.
+
+    The three sizes overlap on purpose: a short sentence is best judged whole, a long one by its
+    parts. A part inherits the negation of the part before it when it is not a clause of its own
+    ("don't use dropout, weight decay or early stopping").
+    """
+    for abbreviation, spelled in ABBREVIATIONS.items():
+        text = re.sub(re.escape(abbreviation), spelled, text, flags=re.IGNORECASE)
+    found: dict[str, Clause] = {}
+    for sentence in SENTENCE_BREAK.split(text):
+        sentence = CONTRAST.sub("", BULLET.sub("", sentence)).strip(" ,;:.!?")
+        if not sentence:
+            continue
+        whole = _clause(sentence, inherited=False)
+        _keep(found, whole)
+        for clause in _parts(sentence, CLAUSE_BREAK, whole.negated):
+            _keep(found, clause)
+            for piece in _parts(clause.text, PIECE_BREAK, clause.negated):
+                _keep(found, piece)
+    return list(found.values())
+
+
+def _parts(text: str, breaks: re.Pattern, negated_before: bool) -> list[Clause]:
+    pieces = [p.strip(" ,;:.!?") for p in breaks.split(text)]
+    pieces = [p for p in pieces if p]
+    if len(pieces) < 2:
+        return []
+    parts, previous = [], False
+    for piece in pieces:
+        clause = _clause(piece, inherited=previous and not _own_clause(piece))
+        parts.append(clause)
+        previous = clause.negated
+    return parts
+
+
+def _own_clause(text: str) -> bool:
+    words = [w.lower() for w in words_of(text)]
+    return bool(words) and (words[0] in SUBJECT_STARTS or any(w in FINITE_VERBS for w in words))
+
+
+def _clause(text: str, inherited: bool) -> Clause:
+    cleaned = NOT_A_NEGATION.sub("", text)
+    return Clause(text, inherited or bool(NEGATION_CUE.search(cleaned)))
+
+
+def _keep(found: dict[str, Clause], clause: Clause) -> None:
+    """Add the clause (and, when it negates inside a relative clause, its positive head)."""
+    if len(words_of(clause.text)) < MIN_UNIT_WORDS or clause.text in found:
+        return
+    found[clause.text] = clause
+    if clause.negated:
+        head = _positive_head(clause.text)
+        if head is not None and head not in found:
+            found[head] = Clause(head, False)
+
+
+def _positive_head(text: str) -> str | None:
+    """The clause without the relative clause that carries the negation, if a claim is left.
+
+    "Score it on examples it has never seen" -> "Score it on examples", and "a model that never
+    flags anything is nearly always right" -> "a model is nearly always right": the negation
+    belongs to the relative clause, not to the claim. A relative clause ends where a finite verb
+    follows the cue; without one it runs to the end of the clause.
+    """
+    cue = NEGATION_CUE.search(NOT_A_NEGATION.sub(lambda m: " " * len(m.group()), text))
+    if cue is None:
+        return None
+    starts = [m.start() for m in RELATIVE_START.finditer(text, 0, cue.start())]
+    if not starts:
+        return None
+    after = [m for m in WORD.finditer(text, cue.end()) if m.group().lower() in FINITE_VERBS]
+    rest = text[after[0].start() :] if after else ""
+    head = f"{text[: starts[-1]].strip(' ,;:')} {rest}".strip()
+    if len(words_of(head)) < MIN_HEAD_WORDS or NEGATION_CUE.search(head):
+        return None
+    return head

@@ -24,6 +24,7 @@ recorded apart by the page (see `Progress.record_self_assessment`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -33,7 +34,7 @@ from bertviz_lib.learn.quiz.bank import ChecklistConcept, Question
 
 PASS_SHARE = 0.6  # an answer passes when it is credited with at least this share of its concepts
 STATEMENT_SIMILARITY = 0.5  # cosine a clause needs with a reference statement to count as saying it
-MISCONCEPTION_MARGIN = 0.05  # how much closer to a statement than to a misconception a clause must be
+MISCONCEPTION_MARGIN = 0.02  # how much closer to a statement than to a misconception a clause must be
 TOPIC_SIMILARITY = 0.2  # cosine the whole answer needs with the model answer to be on the question
 KEYWORD_FUNCTION_SHARE = 0.2  # below this share of function words, an answer is a list of words
 KEYWORD_SEGMENT_WORDS = 2  # comma-separated pieces this short (median) make a list, not sentences
@@ -78,12 +79,16 @@ CONTRAST = re.compile(r"\b(?:rather than|instead of)\b[^,;]*", re.IGNORECASE)
 # Where a sentence ends: . ! ? ; : followed by a space, a new line, or a bullet.
 SENTENCE_BREAK = re.compile(r"(?<=[.!?;:])\s+|\n+")
 BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
-# Where a clause ends inside a sentence: commas and the conjunctions that start a new clause.
+# Where a clause ends inside a sentence: a comma, a conjunction that starts a new clause, or both.
+# The conjunction is captured: a part it starts is a clause of its own.
 CLAUSE_BREAK = re.compile(
-    r"\s*,\s*|\s+\b(?:but|so|because|since|although|though|whereas|which)\b\s+", re.IGNORECASE
+    r"\s*,\s*(?:\b(but|so|because|since|although|though|whereas|which)\b\s+)?"
+    r"|\s+\b(but|so|because|since|although|though|whereas|which)\b\s+",
+    re.IGNORECASE,
 )
-# Finer cuts inside a clause, for clauses that join two claims.
-PIECE_BREAK = re.compile(r"\s+\b(?:and|or|while|when|then)\b\s+", re.IGNORECASE)
+# Finer cuts inside a clause, for clauses that join two claims ("and" and "or" join without
+# starting a clause; the others start one).
+PIECE_BREAK = re.compile(r"\s+\b(?:and|or)\b\s+|\s+\b(while|when|then)\b\s+", re.IGNORECASE)
 # A part that starts with one of these (or holds a verb below) is a clause of its own and does not
 # inherit the negation of the part before it; "weight decay or early stopping" after "don't use
 # dropout," does.
@@ -98,6 +103,8 @@ FINITE_VERBS = frozenset(
 RELATIVE_START = re.compile(
     r"\b(?:that|which|who|it|they|we|you|i|the model|the network|the encoder)\b", re.IGNORECASE
 )
+# "and" or "or" left at the start of a part once a comma has cut it off.
+JOINER = re.compile(r"^\s*(?:and|or)\s+", re.IGNORECASE)
 ABBREVIATIONS = {"e.g.": "for example", "i.e.": "that is", "etc.": "and so on", "vs.": "versus"}
 WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][a-z]+)?")
 
@@ -235,25 +242,37 @@ def grade_free_text(question: Question, text: str) -> FreeTextResult:
     if question.kind != "free_text":
         raise ValueError(f"'{question.id}' is a {question.kind} item, not a free-text prompt.")
     text = (text or "").strip()
-    refusal = _refusal(question, text)
+    refusal = _structure_refusal(text)
+    clauses = clauses_of(text) if refusal is None else []
+    if refusal is None:
+        answer_vector, *clause_vectors = embed([text, *(c.text for c in clauses)])
+        if float(answer_vector @ model_answer_vector(question.answer)) < TOPIC_SIMILARITY:
+            refusal = OFF_TOPIC_MESSAGE
     if refusal is not None:
         verdicts = tuple(ConceptVerdict(c.name, False) for c in question.checklist)
         return FreeTextResult(question.id, verdicts, refusal)
-    clauses = clauses_of(text)
-    vectors = embed([c.text for c in clauses])
+    vectors = np.stack(clause_vectors) if clause_vectors else np.zeros((0, 384), np.float32)
     verdicts = tuple(_verdict(concept, clauses, vectors) for concept in question.checklist)
     return FreeTextResult(question.id, verdicts)
 
 
-def _refusal(question: Question, text: str) -> str | None:
-    """Why the answer as a whole cannot be graded (empty, a word list, off the question)."""
+def _structure_refusal(text: str) -> str | None:
+    """Why the answer cannot be graded before reading it: empty, or a list of words."""
     if len(words_of(text)) < MIN_UNIT_WORDS:
         return EMPTY_MESSAGE
     if is_keyword_list(text):
         return KEYWORD_LIST_MESSAGE
-    if float(embed([text])[0] @ model_answer_vector(question.answer)) < TOPIC_SIMILARITY:
-        return OFF_TOPIC_MESSAGE
     return None
+
+
+def warm_up(questions: Iterable[Question]) -> None:
+    """Load the encoder and embed every free-text prompt's references, so that the first
+    learner to press "Score" does not wait for them."""
+    for question in questions:
+        if question.kind == "free_text":
+            model_answer_vector(question.answer)
+            for concept in question.checklist:
+                reference_vectors(concept)
 
 
 def _verdict(concept: ChecklistConcept, clauses: list[Clause], vectors: np.ndarray):
@@ -328,24 +347,31 @@ def clauses_of(text: str) -> list[Clause]:
             continue
         whole = _clause(sentence, inherited=False)
         _keep(found, whole)
-        for clause in _parts(sentence, CLAUSE_BREAK, whole.negated):
+        for clause in _parts(sentence, CLAUSE_BREAK):
             _keep(found, clause)
-            for piece in _parts(clause.text, PIECE_BREAK, clause.negated):
+            inherited = clause.negated and not _own_cue(clause.text)
+            for piece in _parts(clause.text, PIECE_BREAK, inherited):
                 _keep(found, piece)
     return list(found.values())
 
 
-def _parts(text: str, breaks: re.Pattern, negated_before: bool) -> list[Clause]:
-    pieces = [p.strip(" ,;:.!?") for p in breaks.split(text)]
-    pieces = [p for p in pieces if p]
-    if len(pieces) < 2:
-        return []
-    parts, previous = [], False
-    for piece in pieces:
-        clause = _clause(piece, inherited=previous and not _own_clause(piece))
-        parts.append(clause)
-        previous = clause.negated
-    return parts
+def _parts(text: str, breaks: re.Pattern, negated_before: bool = False) -> list[Clause]:
+    """The text cut at `breaks`; a part after a plain comma or "and" may inherit a negation.
+
+    `negated_before` is a negation the whole text inherited from the part before it, which its
+    first part inherits in turn.
+    """
+    parts: list[Clause] = []
+    start, starts_clause, previous = 0, False, negated_before
+    for cut in [*breaks.finditer(text), None]:
+        piece = JOINER.sub("", text[start : cut.start() if cut else len(text)]).strip(" ,;:.!?")
+        if piece:
+            inherited = previous and not starts_clause and not _own_clause(piece)
+            parts.append(_clause(piece, inherited))
+            previous = parts[-1].negated
+        if cut is not None:
+            start, starts_clause = cut.end(), any(cut.groups())
+    return parts if len(parts) > 1 else []
 
 
 def _own_clause(text: str) -> bool:
@@ -353,9 +379,12 @@ def _own_clause(text: str) -> bool:
     return bool(words) and (words[0] in SUBJECT_STARTS or any(w in FINITE_VERBS for w in words))
 
 
+def _own_cue(text: str) -> bool:
+    return bool(NEGATION_CUE.search(NOT_A_NEGATION.sub("", text)))
+
+
 def _clause(text: str, inherited: bool) -> Clause:
-    cleaned = NOT_A_NEGATION.sub("", text)
-    return Clause(text, inherited or bool(NEGATION_CUE.search(cleaned)))
+    return Clause(text, inherited or _own_cue(text))
 
 
 def _keep(found: dict[str, Clause], clause: Clause) -> None:

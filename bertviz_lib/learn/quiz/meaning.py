@@ -5,7 +5,8 @@ studio wrote a summary" contains "head" and "summary", while a right answer in o
 contains none of the phrases. Here an answer is cut into clauses, each clause is embedded with the
 bundled all-MiniLM-L6-v2 sentence encoder, and a checklist concept is credited when a clause is
 close to one of the concept's reference statements and closer to them than to the misconceptions
-the concept is confused with.
+listed on the prompt (the concept's own, and its neighbours': a clause that states any known
+misconception earns nothing).
 
 The encoder compares meanings well but hardly hears "not": "X is not first" lands next to "X is
 first". So negation is handled in words. A clause with a negation cue is never credited, and when
@@ -34,7 +35,7 @@ from bertviz_lib.learn.quiz.bank import ChecklistConcept, Question
 
 PASS_SHARE = 0.6  # an answer passes when it is credited with at least this share of its concepts
 STATEMENT_SIMILARITY = 0.5  # cosine a clause needs with a reference statement to count as saying it
-MISCONCEPTION_MARGIN = 0.02  # how much closer to a statement than to a misconception a clause must be
+MISCONCEPTION_MARGIN = 0.02  # how much nearer a statement than a misconception a clause must be
 TOPIC_SIMILARITY = 0.2  # cosine the whole answer needs with the model answer to be on the question
 KEYWORD_FUNCTION_SHARE = 0.2  # below this share of function words, an answer is a list of words
 KEYWORD_SEGMENT_WORDS = 2  # comma-separated pieces this short (median) make a list, not sentences
@@ -51,14 +52,18 @@ OFF_TOPIC_MESSAGE = (
 EMPTY_MESSAGE = "Write a few sentences first."
 
 # Words that carry grammar rather than content; real sentences are made of many of them.
-FUNCTION_WORDS = frozenset(
-    """a an the this that these those it its they them their there here is are was were be been
-    being am has have had do does did can could will would shall should may might must of to in
-    on at by for from with into onto over under through about after before between as than so
-    because since while when where which who whom whose what how why if then and or but not no
-    nor never each every all some any both either neither one i you we he she his her our your
-    my me us also only just very more most less such same other""".split()
-)
+FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "they", "them", "their",
+    "there", "here", "is", "are", "was", "were", "be", "been", "being", "am", "has", "have",
+    "had", "do", "does", "did", "can", "could", "will", "would", "shall", "should", "may",
+    "might", "must", "of", "to", "in", "on", "at", "by", "for", "from", "with", "into", "onto",
+    "over", "under", "through", "about", "after", "before", "between", "as", "than", "so",
+    "because", "since", "while", "when", "where", "which", "who", "whom", "whose", "what",
+    "how", "why", "if", "then", "and", "or", "but", "not", "no", "nor", "never", "each",
+    "every", "all", "some", "any", "both", "either", "neither", "one", "i", "you", "we", "he",
+    "she", "his", "her", "our", "your", "my", "me", "us", "also", "only", "just", "very",
+    "more", "most", "less", "such", "same", "other"
+})  # fmt: skip
 # Words that flip the meaning of the clause they are in.
 # A hyphen keeps a word from being one ("no-information" input, a "non-zero" mask).
 NEGATION_CUE = re.compile(
@@ -92,13 +97,15 @@ PIECE_BREAK = re.compile(r"\s+\b(?:and|or)\b\s+|\s+\b(while|when|then)\b\s+", re
 # A part that starts with one of these (or holds a verb below) is a clause of its own and does not
 # inherit the negation of the part before it; "weight decay or early stopping" after "don't use
 # dropout," does.
-SUBJECT_STARTS = frozenset(
-    "it its the this that these those they their there a an each every all we you i he she "
-    "his her our your my one".split()
-)
-FINITE_VERBS = frozenset(
-    "is are was were has have had does do did can could will would should may might must".split()
-)
+SUBJECT_STARTS = frozenset({
+    "it", "its", "the", "this", "that", "these", "those", "they", "their", "there", "a", "an",
+    "each", "every", "all", "we", "you", "i", "he", "she", "his", "her", "our", "your", "my",
+    "one"
+})  # fmt: skip
+FINITE_VERBS = frozenset({
+    "is", "are", "was", "were", "has", "have", "had", "does", "do", "did", "can", "could",
+    "will", "would", "should", "may", "might", "must"
+})  # fmt: skip
 # A relative clause that carries the negation starts at the last of these before the cue.
 RELATIVE_START = re.compile(
     r"\b(?:that|which|who|it|they|we|you|i|the model|the network|the encoder)\b", re.IGNORECASE
@@ -187,6 +194,18 @@ class FreeTextResult:
         """The grade as the page shows it, e.g. '3 of 5 concepts'."""
         return f"{self.points} of {self.total} concepts"
 
+    def report_lines(self) -> list[str]:
+        """The grade as text: the score, the verdict, the message, then every concept."""
+        verdict = "passed" if self.passed else "not passed"
+        needed = next(n for n in range(self.total + 1) if n / self.total >= PASS_SHARE)
+        lines = [f"{self.question_id}: {self.score}, {verdict} ({needed} needed)"]
+        if self.message:
+            lines.append(self.message)
+        for verdict in self.verdicts:
+            mark = "+" if verdict.credited else "-"
+            lines.append(f"  {mark} {verdict.name}: {verdict.reason}")
+        return lines
+
     def to_json(self) -> dict:
         """The command line's `--json` shape: prompt, score, total, passed and the concepts."""
         return {
@@ -226,10 +245,9 @@ def embed(texts: list[str]) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def reference_vectors(concept: ChecklistConcept) -> tuple[np.ndarray, np.ndarray]:
-    """The concept's statements and misconceptions embedded once per process."""
-    vectors = embed([*concept.statements, *concept.misconceptions])
-    return vectors[: len(concept.statements)], vectors[len(concept.statements) :]
+def statement_vectors(concept: ChecklistConcept) -> np.ndarray:
+    """The concept's reference statements embedded once per process."""
+    return embed(list(concept.statements))
 
 
 @lru_cache(maxsize=64)
@@ -252,7 +270,8 @@ def grade_free_text(question: Question, text: str) -> FreeTextResult:
         verdicts = tuple(ConceptVerdict(c.name, False) for c in question.checklist)
         return FreeTextResult(question.id, verdicts, refusal)
     vectors = np.stack(clause_vectors) if clause_vectors else np.zeros((0, 384), np.float32)
-    verdicts = tuple(_verdict(concept, clauses, vectors) for concept in question.checklist)
+    wrong = prompt_misconceptions(question)
+    verdicts = tuple(_verdict(c, clauses, vectors, wrong) for c in question.checklist)
     return FreeTextResult(question.id, verdicts)
 
 
@@ -271,30 +290,57 @@ def warm_up(questions: Iterable[Question]) -> None:
     for question in questions:
         if question.kind == "free_text":
             model_answer_vector(question.answer)
+            prompt_misconceptions(question)
             for concept in question.checklist:
-                reference_vectors(concept)
+                statement_vectors(concept)
 
 
-def _verdict(concept: ChecklistConcept, clauses: list[Clause], vectors: np.ndarray):
-    statements, misconceptions = reference_vectors(concept)
+@lru_cache(maxsize=64)
+def prompt_misconceptions(question: Question) -> tuple[tuple[str, ...], np.ndarray]:
+    """Every misconception listed anywhere on the prompt, embedded once per process.
+
+    A clause that states any of them earns no concept: "[CLS] is placed at the end" is a
+    misconception of "placed first", and must not be credited as "stands for the entire text"
+    just because that concept's own list does not mention it.
+    """
+    texts = tuple(dict.fromkeys(m for c in question.checklist for m in c.misconceptions))
+    return texts, embed(list(texts))
+
+
+def _verdict(
+    concept: ChecklistConcept,
+    clauses: list[Clause],
+    vectors: np.ndarray,
+    misconceptions: tuple[tuple[str, ...], np.ndarray],
+) -> ConceptVerdict:
+    statements = statement_vectors(concept)
+    texts, every = misconceptions
+    own = [texts.index(m) for m in concept.misconceptions]
     to_statements = (vectors @ statements.T).max(axis=1)
-    to_misconceptions = vectors @ misconceptions.T
-    closest_misconception = to_misconceptions.max(axis=1)
+    to_misconceptions = vectors @ every.T
     credited: tuple[float, Clause] | None = None
     refused: tuple[float, Clause, str | None] | None = None
     for index, clause in enumerate(clauses):
-        near, wrong = float(to_statements[index]), float(closest_misconception[index])
-        says_it = near >= STATEMENT_SIMILARITY and near - wrong >= MISCONCEPTION_MARGIN
+        near = float(to_statements[index])
+        wrong_scores = to_misconceptions[index]
+        wrong, own_wrong = float(wrong_scores.max()), float(wrong_scores[own].max())
+        close = near >= STATEMENT_SIMILARITY
+        says_it = close and near - wrong >= MISCONCEPTION_MARGIN
+        matched = None
         if says_it and not clause.negated:
             if credited is None or near > credited[0]:
                 credited = (near, clause)
-        elif says_it or (wrong >= STATEMENT_SIMILARITY and wrong > near - MISCONCEPTION_MARGIN):
-            closeness = max(near, wrong)
-            matched = None
-            if not says_it:
-                matched = concept.misconceptions[int(to_misconceptions[index].argmax())]
-            if refused is None or closeness > refused[0]:
-                refused = (closeness, clause, matched)
+            continue
+        if says_it:
+            closeness = near  # close to the concept, but negated
+        elif close and wrong > near - MISCONCEPTION_MARGIN:
+            closeness, matched = near, texts[int(wrong_scores.argmax())]
+        elif own_wrong >= STATEMENT_SIMILARITY and own_wrong > near - MISCONCEPTION_MARGIN:
+            closeness, matched = own_wrong, texts[own[int(wrong_scores[own].argmax())]]
+        else:
+            continue
+        if refused is None or closeness > refused[0]:
+            refused = (closeness, clause, matched)
     if credited is not None:
         return ConceptVerdict(concept.name, True, credited[1].text, round(credited[0], 3))
     if refused is not None:
@@ -347,7 +393,7 @@ def clauses_of(text: str) -> list[Clause]:
             continue
         whole = _clause(sentence, inherited=False)
         _keep(found, whole)
-        for clause in _parts(sentence, CLAUSE_BREAK):
+        for clause in _parts(sentence, CLAUSE_BREAK) or [whole]:
             _keep(found, clause)
             inherited = clause.negated and not _own_cue(clause.text)
             for piece in _parts(clause.text, PIECE_BREAK, inherited):

@@ -51,7 +51,7 @@ class TrainConfig:
     batch_size: int = _setting(16, "Texts per optimisation step.")
     learning_rate: float = _setting(1e-4, "Peak learning rate of AdamW.")
     warmup_ratio: float = _setting(
-        0.1, "Share of the steps during which the learning rate climbs from 0 to its peak."
+        0.1, "Share of the steps over which the rate climbs to its peak, from peak/N in N steps."
     )
     weight_decay: float = _setting(0.01, "AdamW weight decay (not applied to biases and norms).")
     dropout: float | None = _setting(

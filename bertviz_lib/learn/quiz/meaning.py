@@ -129,8 +129,8 @@ class ConceptVerdict:
     """How one checklist concept was judged, with the learner's words that decided it.
 
     `evidence` is the clause that earned the concept. When none did, `refused_clause` is the
-    closest clause that was turned away, because it negates the concept (`negated`) or because it
-    is closer to `misconception`, one of the concept's misconceptions.
+    closest clause that was turned away: because it negates the concept (`negated`), or because
+    it is closer to `misconception`, one of the prompt's misconceptions, than to the concept.
     """
 
     name: str
@@ -146,13 +146,13 @@ class ConceptVerdict:
         """One line for the page: what earned the concept, or why it was not credited."""
         if self.credited:
             return f"found in: “{self.evidence}”"
+        if self.negated:
+            return f"not credited: “{self.refused_clause}” says the opposite"
         if self.misconception:
             return (
                 f"not credited: “{self.refused_clause}” matches the misconception "
                 f"“{self.misconception}”"
             )
-        if self.negated:
-            return f"not credited: “{self.refused_clause}” says the opposite"
         return "not found"
 
 
@@ -231,7 +231,13 @@ def sentence_encoder():
 
     from bertviz_lib.model.backbones import bundled_path
 
-    return SentenceTransformer(str(bundled_path()), device="cpu", local_files_only=True)
+    return SentenceTransformer(
+        str(bundled_path()),
+        device="cpu",
+        local_files_only=True,
+        trust_remote_code=False,  # as every loader in this project: no code runs from a folder
+        model_kwargs={"use_safetensors": True},
+    )
 
 
 def embed(texts: list[str]) -> np.ndarray:
@@ -326,15 +332,13 @@ def _verdict(
         wrong, own_wrong = float(wrong_scores.max()), float(wrong_scores[own].max())
         close = near >= STATEMENT_SIMILARITY
         says_it = close and near - wrong >= MISCONCEPTION_MARGIN
-        matched = None
+        matched = None if says_it else texts[int(wrong_scores.argmax())]
         if says_it and not clause.negated:
             if credited is None or near > credited[0]:
                 credited = (near, clause)
             continue
-        if says_it:
-            closeness = near  # close to the concept, but negated
-        elif close and wrong > near - MISCONCEPTION_MARGIN:
-            closeness, matched = near, texts[int(wrong_scores.argmax())]
+        if close:  # negated (it says the opposite), or nearer a misconception than the concept
+            closeness, matched = near, None if clause.negated else matched
         elif own_wrong >= STATEMENT_SIMILARITY and own_wrong > near - MISCONCEPTION_MARGIN:
             closeness, matched = own_wrong, texts[own[int(wrong_scores[own].argmax())]]
         else:
@@ -350,7 +354,7 @@ def _verdict(
             False,
             similarity=round(closeness, 3),
             refused_clause=clause.text,
-            negated=matched is None,
+            negated=clause.negated,
             misconception=matched,
         )
     return ConceptVerdict(concept.name, False)

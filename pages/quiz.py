@@ -276,7 +276,10 @@ def show_free_text_result(question, result) -> None:
     if result.message:
         st.warning(result.message)
     st.metric("Concepts found", result.score, help="Graded automatically, by meaning.")
-    (st.success("Passed.") if result.passed else st.error("Not passed yet."))
+    if result.passed:
+        st.success("Passed.")
+    else:
+        st.error("Not passed yet.")
     for verdict in result.verdicts:
         icon = ":material/check_circle:" if verdict.credited else ":material/cancel:"
         st.markdown(f"{icon} **{verdict.name}**: {markdown_literal(verdict.reason)}")
@@ -331,7 +334,10 @@ def from_your_run(bank, mine: Progress) -> None:
                 chosen.setdefault((attempt, question.id), choice)
             if mine.answered_in(question.id, attempt):
                 picked = chosen.get((attempt, question.id), choice)
-                (st.success("Right.") if picked == question.answer else st.error("Not quite."))
+                if picked == question.answer:
+                    st.success("Right.")
+                else:
+                    st.error("Not quite.")
                 show_feedback(question, picked)
                 show_solution(question, bank)
 

@@ -121,6 +121,7 @@ def test_practice_gives_hint_feedback_and_serves_the_missed_question_until_none_
     app.radio(key="practice.answer.practice-0").set_value(wrong).run()
     button(app, "Check").click().run()
     assert app.error and "**Step by step**" in [m.value for m in app.markdown]
+    assert not app.get("help")
     assert any(question.why(wrong) in unescaped(m.value) for m in app.markdown)
     button(app, "Check").click().run()  # disabled: a second check records nothing
     progress = app.session_state["quiz.progress"]
@@ -150,6 +151,7 @@ def test_explain_it_refuses_a_negated_answer_shows_the_misconception_and_keeps_t
     ).run()
     button(app, "Score my answer").click().run()
     assert not app.exception
+    assert not app.get("help")  # no bare expression echoed by Streamlit's magic
     assert app.metric[-1].value == "0 of 4 concepts" and app.error
     shown = [m.value for m in app.markdown]
     assert any("matches the misconception" in m and "after the last word" in m for m in shown)
@@ -189,6 +191,6 @@ def test_questions_from_your_run_come_with_answers_from_its_files(trained_run): 
     question_id = radio.key.rsplit(".", 1)[-1]
     radio.set_value(radio.options[0]).run()
     app.button(key=f"run.check.{question_id}").click().run()
-    assert app.success or app.error
+    assert (app.success or app.error) and not app.get("help")
     app.button(key=f"run.check.{question_id}").click().run()
     assert app.session_state["quiz.progress"].answered == 1  # once per attempt

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -248,7 +249,9 @@ def assert_options_are_shuffled(page) -> None:
     """The test shows each bank question's options in a drawn order, not the bank's."""
     from bertviz_lib.learn.quiz import load_bank
 
-    by_prompt = {q.prompt: q for q in load_bank().choice_questions if q.origin == "bank"}
+    bank = [q for q in load_bank().choice_questions if q.origin == "bank"]
+    shared = {p for p, n in Counter(q.prompt for q in bank).items() if n > 1}
+    by_prompt = {q.prompt: q for q in bank if q.prompt not in shared}  # "What does this print?"
     form = page.locator('[data-testid="stForm"]')
     prompts = form.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts()
     groups = form.locator('[role="radiogroup"]')
@@ -256,13 +259,13 @@ def assert_options_are_shuffled(page) -> None:
     compared = moved = 0
     for index, prompt in enumerate(prompts[:10]):
         question = by_prompt.get(prompt.split(". ", 1)[-1].strip())
-        if question is None:  # a drawn question: new numbers, no file order to compare with
+        if question is None:  # drawn (new numbers, no file order) or a prompt several share
             continue
         shown = [t.strip() for t in groups.nth(index).locator("label").all_inner_texts()]
         assert sorted(shown) == sorted(question.options)
         compared += 1
         moved += shown != list(question.options)
-    assert compared >= 5 and moved >= 1, (compared, moved)
+    assert compared >= 3 and moved >= 1, (compared, moved)
 
 
 def explain_it_refuses_a_negated_answer(page) -> None:

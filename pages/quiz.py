@@ -48,7 +48,12 @@ def progress_summary(mine: Progress, bank) -> None:
     first, second, third, fourth = st.columns(4)
     first.metric("Answers given", mine.answered)
     history = mine.score_history()
-    second.metric("Tests taken", len(history), f"last {history[-1]:.0f}%" if history else None)
+    second.metric(
+        "Tests taken",
+        len(history),
+        f"last {history[-1]:.0f}%" if history else None,
+        delta_color="off",  # the last score, not a rise or a fall
+    )
     mastered = mine.mastered_topics()
     third.metric(
         "Topics mastered",
@@ -251,8 +256,8 @@ def explain_it(bank, mine: Progress) -> None:
                   if n / len(question.checklist) >= PASS_SHARE)  # fmt: skip
     st.caption(
         f"Explain it in full sentences, in your own words. {len(question.checklist)} concepts "
-        f"count; {needed} pass. Your answer is read for what it means: naming a concept's words "
-        "is not enough, and a sentence that says the opposite does not count."
+        f"count, and {needed} of them pass. Your answer is read for what it means: naming a "
+        "concept's words is not enough, and a sentence that says the opposite does not count."
     )
     round_number = st.session_state.setdefault(f"explain_it.round.{question.id}", 0)
     attempt = f"explain-{question.id}-{round_number}"

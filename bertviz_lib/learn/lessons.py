@@ -23,6 +23,8 @@ from functools import cache
 
 import torch
 
+from bertviz_lib.metrics import prediction_ids
+
 SPECIAL_KINDS = {
     "cls_token": "[CLS]",
     "sep_token": "[SEP]",
@@ -240,8 +242,6 @@ def _decision(
     problem_type: str, names: list[str], sigmoid: list[float], softmax: list[float], threshold
 ) -> list[str]:
     """The decision by `metrics.prediction_ids`, the one rule Predict and Metrics use too."""
-    from bertviz_lib.metrics import prediction_ids
-
     if problem_type == "binary" and len(sigmoid) == 1:
         decided = prediction_ids([[1.0 - sigmoid[0], sigmoid[0]]], "binary", threshold)
         return [names[int(decided[0])]]

@@ -28,6 +28,7 @@ LEVELS = ("beginner", "intermediate", "advanced")
 KINDS = ("multiple_choice", "code_reading", "free_text", "flashcard")
 CHOICE_KINDS = ("multiple_choice", "code_reading")
 ORIGINS = ("bank", "drawn", "run")  # bank.yaml, drawn.py (new numbers per attempt), from_run.py
+SERVED_AGAIN = ORIGINS[:2]  # the origins Practice can serve again, so a miss can come back
 MIN_OPTIONS, MAX_OPTIONS = 3, 5
 MIN_CHECKLIST, MAX_CHECKLIST = 4, 6
 LIVE_PAGE = re.compile(r"^pages/[a-z_]+\.py$")
@@ -154,7 +155,7 @@ class Question:
     @property
     def reviewable(self) -> bool:
         """A wrong answer can come back in Practice: a choice item from the bank or drawn.py."""
-        return self.is_choice and self.origin in ("bank", "drawn")
+        return self.is_choice and self.origin in SERVED_AGAIN
 
     def why(self, option: str) -> str:
         """The feedback for one option: why it is right, or why it is wrong."""

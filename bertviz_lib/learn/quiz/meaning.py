@@ -49,7 +49,7 @@ KEYWORD_LIST_MESSAGE = (
 OFF_TOPIC_MESSAGE = (
     "This answer does not seem to be about the question; explain the idea the prompt asks about."
 )
-EMPTY_MESSAGE = "Write a few sentences first."
+EMPTY_MESSAGE = "Write a few sentences first."  # fewer than MIN_UNIT_WORDS words
 
 # Words that carry grammar rather than content; real sentences are made of many of them.
 FUNCTION_WORDS = frozenset({
@@ -112,8 +112,9 @@ RELATIVE_START = re.compile(
 )
 # "and" or "or" left at the start of a part once a comma has cut it off.
 JOINER = re.compile(r"^\s*(?:and|or)\s+", re.IGNORECASE)
+# Abbreviations spelled out first, so that their dots do not end a sentence.
 ABBREVIATIONS = {"e.g.": "for example", "i.e.": "that is", "etc.": "and so on", "vs.": "versus"}
-WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][a-z]+)?")
+WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][a-z]+)?")  # a word, with its "'s" or "n't" kept on
 
 
 @dataclass(frozen=True)

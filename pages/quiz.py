@@ -256,7 +256,7 @@ def explain_it(bank, mine: Progress) -> None:
                   if n / len(question.checklist) >= PASS_SHARE)  # fmt: skip
     st.caption(
         f"Explain it in full sentences, in your own words. {len(question.checklist)} concepts "
-        f"count, and {needed} of them pass. Your answer is read for what it means: naming a "
+        f"count, and finding {needed} passes. Your answer is read for what it means: naming a "
         "concept's words is not enough, and a sentence that says the opposite does not count."
     )
     round_number = st.session_state.setdefault(f"explain_it.round.{question.id}", 0)

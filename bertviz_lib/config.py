@@ -82,7 +82,7 @@ class TrainConfig:
         maximum=LEARNING_RATE_RANGE[1],
     )  # fmt: skip
     warmup_ratio: float = _setting(
-        0.1, "Share of the steps during which the learning rate climbs from 0 to its peak."
+        0.1, "Share of the steps over which the rate climbs to its peak, from peak/N in N steps."
     )
     weight_decay: float = _setting(0.01, "AdamW weight decay (not applied to biases and norms).")
     dropout: float | None = _setting(

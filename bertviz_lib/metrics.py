@@ -31,7 +31,9 @@ def prediction_ids(
 ) -> np.ndarray:
     """Turn probabilities into decisions the same way everywhere (metrics, pages, exports).
 
-    Returns argmax class ids of shape (n,), or a 0/1 matrix of shape (n, C) for multi_label.
+    Returns class ids of shape (n,): the argmax for single_label, and for binary the positive
+    class when its probability reaches the run's threshold (so a run trained with threshold 0.7
+    decides at 0.7 on every page); or a 0/1 matrix of shape (n, C) for multi_label.
     """
     _check_problem_type(problem_type)
     probs = np.asarray(probabilities, dtype=float)
@@ -39,6 +41,8 @@ def prediction_ids(
         raise ValueError(f"Probabilities must be a 2-D array (rows, classes); got {probs.shape}.")
     if problem_type == "multi_label":
         return (probs >= threshold).astype(int)
+    if problem_type == "binary" and probs.shape[1] == 2:
+        return (probs[:, 1] >= threshold).astype(int)
     return probs.argmax(axis=1)
 
 
@@ -107,7 +111,7 @@ def classification_metrics(
         result = _multi_label_scores(y, probs, names, threshold)
         confidences, outcomes = probs.ravel(), y.ravel()
     else:
-        result = _single_label_scores(y, probs, names, problem_type)
+        result = _single_label_scores(y, probs, names, problem_type, threshold)
         confidences, outcomes = probs.max(axis=1), probs.argmax(axis=1) == y
     result["ece"], result["calibration"] = _calibration(confidences, outcomes, ece_bins)
     return _json_safe(result)
@@ -199,9 +203,9 @@ def _ranking_scores(indicator: np.ndarray, probs: np.ndarray) -> dict:
 
 
 def _single_label_scores(
-    y: np.ndarray, probs: np.ndarray, names: list[str], problem_type: str
+    y: np.ndarray, probs: np.ndarray, names: list[str], problem_type: str, threshold: float
 ) -> dict:
-    predicted = probs.argmax(axis=1)
+    predicted = prediction_ids(probs, problem_type, threshold)
     one_hot = np.eye(len(names), dtype=int)[y]
     picked = np.clip(probs[np.arange(y.size), y], LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
     result = {

@@ -7,7 +7,8 @@ from bertviz_lib import runs
 from bertviz_lib.config import MAX_TYPED_TEXT_CHARS
 from bertviz_lib.learn import lessons
 from bertviz_lib.learn.quiz import TOPICS
-from bertviz_lib.report import exports, render
+from bertviz_lib.report import exports
+from bertviz_lib.report.render import markdown_literal
 from pages import studio
 
 
@@ -69,6 +70,17 @@ def fine_tuning() -> None:
         "from scratch (the language knowledge is reused, which is why a few hundred examples "
         "can be enough) nor compression (the model keeps its size)."
     )
+    st.markdown(
+        "The whole job, in order:\n"
+        "1. Load a pre-trained checkpoint and the tokenizer that belongs to it.\n"
+        "2. Turn every text into token ids and an attention mask with that tokenizer.\n"
+        "3. Put a fresh linear layer on the [CLS] vector, one output per class (or one for a "
+        "yes/no task).\n"
+        "4. Train on the labelled examples: the labels go into the forward pass, the loss "
+        "comes back, and the optimiser nudges every weight.\n"
+        "5. Score the result on validation examples it never trained on, choose the checkpoint "
+        "there, and report the final number on a test set kept out of every choice."
+    )
     st.page_link(
         "pages/train.py", label="Fine-tune the bundled model", icon=":material/model_training:"
     )
@@ -106,6 +118,11 @@ def tokens() -> None:
     right.code(result.code, language="python")
 
 
+@st.cache_resource(show_spinner="Loading the bundled model with a one-output head…")
+def binary_demo():
+    return lessons.demo_classifier(num_labels=1)
+
+
 def cls_to_decision() -> None:
     st.markdown(
         "The head of a BERT classifier reads one vector: the last layer's output at **[CLS]**, "
@@ -113,18 +130,42 @@ def cls_to_decision() -> None:
         "text. A linear layer turns it into one **logit** per output. **Softmax** makes the "
         "logits compete (the probabilities sum to 1): one class out of several. **Sigmoid** "
         "squashes each logit on its own: one yes/no question (binary) or one per label "
-        "(multi-label). The prediction is the **argmax over the class dimension** of the logits "
-        "(softmax keeps the order, so its argmax is the same)."
+        "(multi-label). The decision follows the head, and every page of this app uses the same "
+        "rule:\n"
+        "- a softmax head predicts the **argmax over the class dimension** (softmax keeps the "
+        "order of the logits, so the argmax of the logits is the same);\n"
+        "- a one-output (binary) head predicts the positive class when **sigmoid(logit) reaches "
+        "the run's threshold** (0.5 unless you set another on the Train page); an argmax over a "
+        "single logit is always 0 and decides nothing;\n"
+        "- a multi-label head keeps **every label whose sigmoid reaches the threshold**."
+    )
+    st.markdown(
+        "**A trap in Hugging Face transformers:** `num_labels=1` on its own does not mean "
+        "'binary'. With one output and no `problem_type`, the model treats the task as "
+        "regression and trains it with mean squared error. For two classes use `num_labels=2` "
+        "(softmax, cross-entropy), or one output with "
+        "`problem_type='multi_label_classification'` and float labels (sigmoid, binary "
+        "cross-entropy), which is what this app's binary head does."
     )
     ready = [run for run in runs.list_runs() if run.loadable]
-    choices = ["The bundled model with an untrained head", *[r.run_id for r in ready]]
-    chosen = st.selectbox("Model", choices)
+    demos = [
+        "The bundled model with an untrained two-class head",
+        "The bundled model with an untrained one-output (binary) head",
+    ]
+    chosen = st.selectbox("Model", [*demos, *[r.run_id for r in ready]])
     text = st.text_input(
         "Text", "The staff were friendly and the room was spotless.", max_chars=MAX_TYPED_TEXT_CHARS
     )
-    if chosen == choices[0]:
+    if chosen == demos[0]:
         model, tokenizer = studio.demo_classifier()
         result = lessons.cls_to_decision(model, tokenizer, text)
+        st.caption("An untrained head: the arithmetic is real, the decision means nothing.")
+    elif chosen == demos[1]:
+        model, tokenizer = binary_demo()
+        threshold = st.slider("Threshold", 0.05, 0.95, 0.5, 0.05)
+        result = lessons.cls_to_decision(
+            model, tokenizer, text, ["negative", "positive"], "binary", threshold
+        )
         st.caption("An untrained head: the arithmetic is real, the decision means nothing.")
     else:
         run = next(r for r in ready if r.run_id == chosen)
@@ -147,11 +188,8 @@ def cls_to_decision() -> None:
         if len(result.logits) == len(result.label_names):
             table.insert(0, "class", result.label_names)
         st.dataframe(exports.neutralised(table), hide_index=True)
-        decided = ", ".join(map(render.markdown_literal, result.decision)) or "no label"
-        st.markdown(
-            f"argmax: **{render.markdown_literal(result.argmax)}**; decision under this head's "
-            f"rule: **{decided}**"
-        )
+        decided = ", ".join(markdown_literal(label) for label in result.decision) or "no label"
+        st.markdown(f"Rule: {markdown_literal(result.rule)}. Decision: **{decided}**")
         if result.head_logits is not None:
             st.caption(
                 "Logits recomputed by hand from [CLS] through the pooler and the linear "
@@ -174,12 +212,24 @@ def training_settings() -> None:
     st.markdown(
         "- **Batch size and epochs**: a step updates the weights from one batch; an epoch is "
         "one pass over the training set, so steps per epoch = examples / batch size.\n"
-        "- **Warm-up**: the learning rate climbs from 0 over the first steps, then decays; "
-        "large early updates from a random head would otherwise damage the pre-trained weights.\n"
+        "- **Warm-up**: over the first warmup_ratio of the steps the learning rate climbs in "
+        "equal steps to its peak (with N warm-up steps, step k uses (k + 1) / N of it, so even "
+        "the first update learns a little), then it falls linearly towards 0. Full-size updates "
+        "from a random head would otherwise damage the pre-trained weights.\n"
+        "- **Too high a learning rate diverges**: the loss climbs from the first steps instead "
+        "of falling, and a wrecked model falls back to predicting the largest class. That is "
+        "not overfitting, and the fix is a smaller learning rate.\n"
         "- **Small data overfits**: the model learns the training examples by heart while "
         "validation stops improving. Keep the learning rate small (about 1e-5 to 1e-4), use "
         "dropout and weight decay, train few epochs, and stop early when the validation metric "
-        "stops improving (the Train page's patience setting)."
+        "stops improving (the Train page's patience setting). You see it coming when the "
+        "training loss keeps falling while the validation loss rises.\n"
+        "- **Class weights** (class_weights=auto) make every class add the same total to the "
+        "loss: each text is weighted by total / (classes × its class's count), so a rare class "
+        "cannot be ignored cheaply. Expect its recall to rise and its precision to fall.\n"
+        "- **Losses**: a softmax head trains with cross-entropy, a sigmoid head with "
+        "BCE-with-logits. Both take the raw logits and apply the softmax or sigmoid themselves; "
+        "applying a softmax before cross-entropy squashes the outputs twice and stalls training."
     )
     snippet("warmup_schedule")
 
@@ -188,14 +238,29 @@ def evaluation() -> None:
     st.markdown(
         "- **Accuracy**: the share of right answers; misleading when one class dominates.\n"
         "- **Precision** of a class: of the texts predicted as it, how many are. **Recall**: of "
-        "the texts that are it, how many were found. **F1**: their harmonic mean.\n"
-        "- **Mean squared error** measures distances between numbers; class ids are names, "
-        "not quantities (class 2 is not 'closer' to class 1 than to class 0), so it is not a "
-        "classification metric.\n"
+        "the texts that are it, how many were found. **F1**: their harmonic mean, high only "
+        "when both are.\n"
+        "- **Mean squared error on class ids** is not a classification score: ids are names, "
+        "not quantities ('tech' is not halfway between 'billing' and 'sales'). Mean squared "
+        "error on the **predicted probabilities** against 0/1 outcomes is another matter: that "
+        "is the **Brier score**, a proper score that rewards probabilities that are sharp and "
+        "right (always answering 0.5 scores 0.25 on a yes/no task).\n"
         "- **Confusion matrix**: rows are the true classes, columns the predicted ones; the "
         "diagonal is right, every other cell is one kind of mistake.\n"
-        "- **Calibration**: whether 80% confidence means right 80% of the time; the "
-        "reliability diagram and its expected calibration error (ECE) on Metrics show it."
+        "- **ROC-AUC and PR-AUC** sweep every threshold and look only at how the scores rank "
+        "texts. ROC-AUC is the chance that a random positive outscores a random negative; "
+        "PR-AUC averages precision over recall, so on a rare class it shows the false alarms "
+        "that ROC-AUC hides. Moving the threshold changes neither.\n"
+        "- **Calibration**: whether 80% confidence means right 80% of the time. A low expected "
+        "calibration error (ECE) on the validation set says that there, on average over the "
+        "confidence bins, stated confidence matched the hit rate; single bins can still be off, "
+        "and new data can differ.\n"
+        "- **Train, validation, test**: fit on training data, make every choice (checkpoint, "
+        "epochs, threshold, settings) on validation, report once on a test set. Choosing the "
+        "best of many runs on validation favours lucky ones, so that score is optimistic.\n"
+        "- **Seeds**: the same settings with another seed (head initialisation, batch order, "
+        "dropout) land a few points apart on small data. Compare settings by the mean and "
+        "spread over several seeds, not by one run each."
     )
     snippet("precision_recall_f1")
     snippet("mse_on_class_ids")
@@ -207,11 +272,14 @@ def explanations() -> None:
         "information (for example [PAD] tokens) and adds up the gradients along the straight "
         "path between them. **Completeness**: the attributions add up to p(text) − p(baseline). "
         "The **convergence delta** is how far they miss that sum, because the integral is "
-        "computed with a finite number of steps; a large delta means the numbers are not to be "
-        "trusted yet.\n"
+        "computed at a finite number of points; a large delta means the numbers are not to be "
+        "trusted yet. The Explain page's auto mode refines the path where the error is, up to "
+        "128 gradient evaluations, and says whether the delta got under your tolerance.\n"
         "- **Attention is not attribution**: attention weights say where a layer gathers "
-        "information from, not how much a token changed the output; the Explain page puts "
-        "attention rollout next to IG and measures how far their rankings agree."
+        "information from, not how much a token changed the output. Attribution targets 'why "
+        "this prediction' more directly, but it must itself be checked: its delta, occlusion, "
+        "and the deletion curves and AOPC on the Explain page's Faithfulness tab. The Attention "
+        "tab puts attention rollout next to IG and measures how far their rankings agree."
     )
     snippet("integrated_gradients_completeness")
     st.page_link(
@@ -223,10 +291,10 @@ SECTIONS = [
     ("What BERT is: context from both sides", "bert", both_directions),
     ("Fine-tuning", "bert", fine_tuning),
     ("Tokens, [CLS], [SEP], [PAD] and the attention mask", "inputs", tokens),
-    ("From [CLS] to a decision: logits, sigmoid, softmax, argmax", "head", cls_to_decision),
+    ("From [CLS] to a decision: logits, sigmoid, softmax, rules", "head", cls_to_decision),
     ("No labels, no loss", "head", labels_and_loss),
-    ("Training settings: batches, epochs, warm-up, overfitting", "training", training_settings),
-    ("Evaluating a classifier", "evaluation", evaluation),
+    ("Training: steps, warm-up, overfitting, weights, losses", "training", training_settings),
+    ("Evaluating: metrics, Brier, AUC, calibration, splits", "evaluation", evaluation),
     ("Explanations: Integrated Gradients and attention", "explanations", explanations),
 ]
 

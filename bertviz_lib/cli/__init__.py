@@ -1,4 +1,4 @@
-"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | runs | worker`.
+"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | runs | quiz`.
 
 Every mistake a user can make (a missing file, a wrong column, a run that does not exist) ends
 with exit code 2 and one line `error: ...`; tracebacks are for bugs only.
@@ -96,6 +96,13 @@ def build_parser(prog: str = "python -m bertviz_lib") -> Parser:
                          help="Auto IG stops once its summed |error| is under this.")  # fmt: skip
     explain.add_argument("--target", help="Class to explain (default: the predicted one).")
     explain.add_argument("--json", action="store_true")
+
+    quiz = commands.add_parser("quiz", help="Learn & Quiz from the command line.")
+    quiz_commands = quiz.add_subparsers(dest="quiz_command", required=True, parser_class=Parser)
+    grade = quiz_commands.add_parser("grade", help="Grade a free-text answer by its concepts.")
+    grade.add_argument("--prompt", required=True, help="Free-text prompt id, e.g. explain-cls.")
+    grade.add_argument("--answer", required=True, help="The answer, in your own words.")
+    grade.add_argument("--json", action="store_true")
 
     commands.add_parser("worker", help="Train the queued runs one at a time (the app starts it).")
     for command in commands.choices.values():  # after the command too: `train --output-dir DIR`

@@ -285,6 +285,22 @@ def command_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_quiz(args: argparse.Namespace) -> int:
+    """`quiz grade`: the free-text grader of the Quiz page's Explain it, on one answer."""
+    from bertviz_lib.learn.quiz import grade_free_text, load_bank
+
+    prompts = {q.id: q for q in load_bank().free_text}
+    if args.prompt not in prompts:
+        raise data.DataError(f"No free-text prompt '{args.prompt}'; the prompts are "
+                             f"{', '.join(prompts)}.")  # fmt: skip
+    result = grade_free_text(prompts[args.prompt], args.answer)
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        print("\n".join(result.report_lines()))
+    return 0
+
+
 def command_worker(args: argparse.Namespace) -> int:
     from bertviz_lib.runs.launcher import work
 

@@ -23,6 +23,8 @@ from functools import cache
 
 import torch
 
+from bertviz_lib.metrics import prediction_ids
+
 SPECIAL_KINDS = {
     "cls_token": "[CLS]",
     "sep_token": "[SEP]",
@@ -135,12 +137,31 @@ class ClsDecision:
     logits: list[float]
     sigmoid: list[float]  # each logit squashed on its own
     softmax: list[float]  # the logits made to compete; sums to 1 ([1.0] for a one-logit head)
-    argmax: int
+    argmax: int | None  # the largest logit's index; None for one logit, where it decides nothing
     label_names: list[str]
     problem_type: str
     decision: list[str]  # what the model predicts under its own head's rule
     head_logits: list[float] | None  # the logits recomputed by hand from the [CLS] vector
     code: str
+    threshold: float = 0.5  # the probability a sigmoid output must reach to say yes
+
+    @property
+    def rule(self) -> str:
+        """The decision rule of this head, with this text's numbers, in one line.
+
+        It is the rule `metrics.prediction_ids` applies on every page: the argmax for a softmax
+        head, the run's threshold for sigmoid heads (binary and multi-label).
+        """
+        if self.problem_type == "binary" and len(self.sigmoid) == 1:
+            probability = self.sigmoid[0]
+            verdict = "reaches" if probability >= self.threshold else "is under"
+            return (
+                f"P({self.label_names[1]}) = sigmoid({self.logits[0]:+.3f}) = {probability:.3f}, "
+                f"which {verdict} the threshold {self.threshold:g}"
+            )
+        if self.problem_type == "multi_label":
+            return f"every label whose sigmoid reaches the threshold {self.threshold:g}"
+        return f"argmax over the classes: index {self.argmax}"
 
 
 def forward_with_cls(model, tokenizer, text: str, max_length: int = 128):
@@ -199,6 +220,7 @@ def cls_to_decision(
     tokens = tokenizer.convert_ids_to_tokens(
         tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
     )
+    one_logit = len(_floats(logits)) == 1
     return ClsDecision(
         text=text,
         tokens=tokens,
@@ -206,21 +228,27 @@ def cls_to_decision(
         logits=_floats(logits),
         sigmoid=_floats(sigmoid),
         softmax=_floats(softmax),
-        argmax=predicted,
+        argmax=None if one_logit else predicted,
         label_names=names,
         problem_type=problem_type,
-        decision=_decision(problem_type, names, sigmoid, predicted, threshold),
+        decision=_decision(problem_type, names, _floats(sigmoid), _floats(softmax), threshold),
         head_logits=None if by_hand is None else _floats(by_hand),
         code=cls_decision_code(),
+        threshold=threshold,
     )
 
 
-def _decision(problem_type: str, names: list[str], sigmoid, predicted: int, threshold: float):
-    if problem_type == "binary":
-        return [names[1] if float(sigmoid[0]) >= threshold else names[0]]
+def _decision(
+    problem_type: str, names: list[str], sigmoid: list[float], softmax: list[float], threshold
+) -> list[str]:
+    """The decision by `metrics.prediction_ids`, the one rule Predict and Metrics use too."""
+    if problem_type == "binary" and len(sigmoid) == 1:
+        decided = prediction_ids([[1.0 - sigmoid[0], sigmoid[0]]], "binary", threshold)
+        return [names[int(decided[0])]]
     if problem_type == "multi_label":
-        return [name for name, p in zip(names, sigmoid.tolist(), strict=True) if p >= threshold]
-    return [names[predicted]]
+        row = prediction_ids([sigmoid], "multi_label", threshold)[0]
+        return [name for name, chosen in zip(names, row, strict=True) if chosen]
+    return [names[int(prediction_ids([softmax], "single_label")[0])]]
 
 
 def _label_names(model) -> list[str]:

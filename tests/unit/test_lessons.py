@@ -6,12 +6,14 @@ import ast
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bertviz_lib.learn import lessons
 from bertviz_lib.learn.quiz import load_bank
+from bertviz_lib.metrics import classification_metrics, prediction_ids
 
 LIBRARY = Path(__file__).resolve().parents[2] / "bertviz_lib"
 
@@ -84,6 +86,7 @@ def test_cls_to_decision_follows_the_cls_vector_to_the_argmax(classifier, tokeni
     assert decision.argmax == int(torch.argmax(logits))
     assert decision.argmax == max(range(3), key=decision.softmax.__getitem__)
     assert decision.decision == [["bad", "fine", "good"][decision.argmax]]
+    assert decision.rule == f"argmax over the classes: index {decision.argmax}"
 
 
 def test_the_decision_follows_the_head_of_each_problem_type(classifier, tokenizer, tiny_model_dir):
@@ -92,11 +95,33 @@ def test_the_decision_follows_the_head_of_each_problem_type(classifier, tokenize
     assert multi.decision == [n for n, p in zip(names, multi.sigmoid, strict=True) if p >= 0.5]
     everything = lessons.cls_to_decision(classifier, tokenizer, "text", names, "multi_label", 1e-9)
     assert everything.decision == names
+    assert "reaches the threshold" in multi.rule
     torch.manual_seed(1)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).eval()
     binary = lessons.cls_to_decision(model, tokenizer, "text", ["neg", "pos"], "binary")
     assert binary.softmax == [1.0]  # one logit: softmax has nothing to compare
+    assert binary.argmax is None  # an argmax over one logit is always 0 and decides nothing
     assert binary.decision == (["pos"] if binary.sigmoid[0] >= 0.5 else ["neg"])
+
+
+def test_a_binary_run_decides_at_its_own_threshold_with_the_rule_every_page_uses(
+    tokenizer, tiny_model_dir
+):
+    torch.manual_seed(1)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).eval()
+    probability = lessons.cls_to_decision(model, tokenizer, "text", ["neg", "pos"], "binary")
+    p = probability.sigmoid[0]
+    below, above = max(p - 0.01, 0.001), min(p + 0.01, 0.999)
+    said_yes = lessons.cls_to_decision(model, tokenizer, "text", ["neg", "pos"], "binary", below)
+    said_no = lessons.cls_to_decision(model, tokenizer, "text", ["neg", "pos"], "binary", above)
+    assert said_yes.decision == ["pos"] and said_no.decision == ["neg"]
+    assert f"sigmoid({said_no.logits[0]:+.3f})" in said_no.rule and "is under" in said_no.rule
+    probabilities = np.array([[1 - p, p]])
+    for threshold, expected in ((below, "pos"), (above, "neg")):
+        decided = prediction_ids(probabilities, "binary", threshold)  # Predict and Metrics
+        assert ["neg", "pos"][int(decided[0])] == expected
+    scores = classification_metrics(np.array([1]), probabilities, ["neg", "pos"], "binary", above)
+    assert scores["confusion_matrix"] == [[0, 0], [1, 0]]  # the true "pos" decided "neg"
 
 
 def test_the_cls_code_shown_is_the_code_that_ran(classifier, tokenizer):

@@ -1,6 +1,6 @@
 """Learn & Quiz: the question bank, grading, progress and questions about the learner's own run.
 
-The Learn page needs only the names re-exported here (and `bertviz_lib.lessons` for the live
+The pages need only the names re-exported here (and `bertviz_lib.learn.lessons` for the live
 explainers). Nothing in this package imports Streamlit.
 """
 
@@ -11,6 +11,7 @@ from bertviz_lib.learn.quiz.bank import (
     KINDS,
     LEVELS,
     SEED_CONCEPTS,
+    SKILLS,
     TOPICS,
     Bank,
     BankError,
@@ -20,33 +21,41 @@ from bertviz_lib.learn.quiz.bank import (
     load_bank,
     parse_bank,
 )
+from bertviz_lib.learn.quiz.drawn import realise, shuffled
 from bertviz_lib.learn.quiz.from_run import questions_from_run
 from bertviz_lib.learn.quiz.grading import (
-    PASS_SHARE,
     TEST_MIX,
     TEST_SIZE,
     ChoiceResult,
-    FreeTextResult,
     TestScore,
     TopicScore,
     WrongAnswer,
     draw_test,
     grade_choice,
-    grade_free_text,
-    mentions,
+    ready_to_ask,
     score_test,
 )
+from bertviz_lib.learn.quiz.meaning import (
+    PASS_SHARE,
+    ConceptVerdict,
+    FreeTextResult,
+    grade_free_text,
+)
 from bertviz_lib.learn.quiz.sessions import (
+    CARD_INTERVALS,
     MASTERY_ACCURACY,
     MASTERY_MIN_ANSWERS,
     MASTERY_WINDOW,
     REVIEW_GAP,
     Attempt,
+    CardState,
     Progress,
+    SelfAssessment,
     TestRecord,
 )
 
 __all__ = [
+    "CARD_INTERVALS",
     "CHOICE_KINDS",
     "CONCEPTS",
     "DIFFICULTIES",
@@ -58,18 +67,22 @@ __all__ = [
     "PASS_SHARE",
     "REVIEW_GAP",
     "SEED_CONCEPTS",
+    "SKILLS",
     "TEST_MIX",
     "TEST_SIZE",
     "TOPICS",
     "Attempt",
     "Bank",
     "BankError",
+    "CardState",
     "ChecklistConcept",
     "ChoiceResult",
+    "ConceptVerdict",
     "FreeTextResult",
     "LiveLink",
     "Progress",
     "Question",
+    "SelfAssessment",
     "TestRecord",
     "TestScore",
     "TopicScore",
@@ -78,8 +91,10 @@ __all__ = [
     "grade_choice",
     "grade_free_text",
     "load_bank",
-    "mentions",
     "parse_bank",
     "questions_from_run",
+    "ready_to_ask",
+    "realise",
     "score_test",
+    "shuffled",
 ]

@@ -4,6 +4,10 @@ Questions live in `bank.yaml` so that they can be reviewed and extended without 
 Loading is strict: a bank with a broken item fails with every problem listed at once, because a
 quiz that silently drops or mis-grades a question is worse than one that refuses to start.
 Concept tags are a fixed list (`CONCEPTS`) so that coverage of the learning page can be checked.
+
+Every option of a choice question carries its own feedback (`why`): after an answer the page says
+why each wrong option is wrong, not only which one was right. Questions whose numbers are drawn
+anew for every attempt are written in Python (`drawn.py`) and join the bank when it loads.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ DIFFICULTIES = ("easy", "medium", "hard")
 LEVELS = ("beginner", "intermediate", "advanced")
 KINDS = ("multiple_choice", "code_reading", "free_text", "flashcard")
 CHOICE_KINDS = ("multiple_choice", "code_reading")
+ORIGINS = ("bank", "drawn", "run")  # bank.yaml, drawn.py (new numbers per attempt), from_run.py
+SERVED_AGAIN = ORIGINS[:2]  # the origins Practice can serve again, so a miss can come back
 MIN_OPTIONS, MAX_OPTIONS = 3, 5
 MIN_CHECKLIST, MAX_CHECKLIST = 4, 6
 LIVE_PAGE = re.compile(r"^pages/[a-z_]+\.py$")
@@ -44,9 +50,9 @@ CONCEPTS: dict[str, str] = {
     "fine_tuning": "Fine-tuning: adapting pre-trained weights on labelled examples",
     "cls_token": "The [CLS] token and its output vector as the summary of the input",
     "classification_head": "The head: a linear layer on [CLS], with sigmoid or softmax",
-    "metrics": "Accuracy, precision, recall and F1 (and why MSE is not one of them)",
+    "metrics": "Accuracy, precision, recall and F1 (and why MSE on class ids is not one of them)",
     "tokenization": "Tokenizing for BERT: ids, attention mask, [SEP], [PAD], truncation",
-    "logits_argmax": "Reading logits: argmax over the class dimension",
+    "logits_argmax": "Reading logits: argmax over the classes, or a threshold for one sigmoid",
     "missing_labels": "No labels, no loss: what the model returns without labels",
     "overfitting": "Avoiding overfitting on small data",
     "warmup": "Learning-rate warm-up",
@@ -55,6 +61,20 @@ CONCEPTS: dict[str, str] = {
     "attention_vs_attribution": "Attention versus attribution",
     "confusion_matrix": "Reading a confusion matrix",
     "calibration": "Calibration: do confidences match how often the model is right?",
+    "roc_pr_auc": "ROC-AUC and PR-AUC: how well the scores rank, and which to read on rare classes",
+    "loss_functions": "Cross-entropy versus BCE-with-logits, num_labels=1, and the double softmax",
+    "brier_score": "The Brier score: squared error on predicted probabilities",
+    "data_splits": "Train, validation and test, and the bias of picking a checkpoint on validation",
+    "class_weights": "Class weights: making rare classes count in the loss",
+    "seed_variance": "The spread of results across seeds",
+}
+# Hard items that take several steps of reasoning, by the kind of step; a test counts them.
+SKILLS: dict[str, str] = {
+    "loss_curve": "Diagnose a run from its loss curves",
+    "pr_threshold": "Choose a decision threshold from a precision-recall table",
+    "training_bug": "Spot the bug in a training or evaluation loop",
+    "confusion_metric": "Compute a metric from a confusion matrix",
+    "calculation": "Work a number out in several steps",
 }
 # The concepts of the learning page the quiz grows from; the rest are this app's own.
 SEED_CONCEPTS = (
@@ -84,19 +104,27 @@ class LiveLink:
 
 @dataclass(frozen=True)
 class ChecklistConcept:
-    """One idea a free-text answer should contain, with the phrasings that count as naming it."""
+    """One idea a free-text answer should contain, described by meaning rather than by words.
+
+    `statements` are ways of saying the idea right; `misconceptions` are the wrong ideas it is
+    confused with. The grader credits a clause that is closer to the statements than to the
+    misconceptions, so a misconception must be listed to be told apart from its concept.
+    """
 
     name: str
-    phrases: tuple[str, ...]
+    statements: tuple[str, ...]
+    misconceptions: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Question:
     """Any quiz item: a bank question, a flashcard, a free-text prompt or a run-derived question.
 
-    For choice kinds `answer` is exactly one of `options`; for flashcards it is the back of the
-    card, and for free text a model answer. `snippet` names a runnable snippet in
-    `bertviz_lib.lessons.SNIPPETS` whose source is `code`.
+    For choice kinds `answer` is exactly one of `options`, and `feedback[i]` says why option i is
+    right or wrong; for flashcards `answer` is the back of the card, and for free text a model
+    answer. `snippet` names a runnable snippet in `bertviz_lib.learn.lessons.SNIPPETS` whose
+    source is `code`. `origin` says where the item comes from (see ORIGINS): only bank and drawn
+    items can come back for review, since only those can be served again.
     """
 
     id: str
@@ -115,11 +143,25 @@ class Question:
     code: str | None = None
     snippet: str | None = None
     checklist: tuple[ChecklistConcept, ...] = ()
+    feedback: tuple[str, ...] = ()
+    skill: str | None = None
+    origin: str = "bank"
 
     @property
     def is_choice(self) -> bool:
         """True for questions graded by picking one option."""
         return self.kind in CHOICE_KINDS
+
+    @property
+    def reviewable(self) -> bool:
+        """A wrong answer can come back in Practice: a choice item from the bank or drawn.py."""
+        return self.is_choice and self.origin in SERVED_AGAIN
+
+    def why(self, option: str) -> str:
+        """The feedback for one option: why it is right, or why it is wrong."""
+        if option not in self.options:
+            raise ValueError(f"{option!r} is not one of the options of '{self.id}'.")
+        return self.feedback[self.options.index(option)] if self.feedback else ""
 
     @property
     def answer_index(self) -> int | None:
@@ -173,7 +215,11 @@ class Bank:
 
 
 def load_bank(path: str | Path | None = None) -> Bank:
-    """The bank from `path`, or the packaged bank.yaml (parsed once per process) by default."""
+    """The bank from `path`, or the packaged bank.yaml (parsed once per process) by default.
+
+    The packaged bank also holds one instance of each drawn question (see drawn.py); a test or a
+    practice round draws fresh numbers for it.
+    """
     if path is None:
         return _packaged_bank()
     return _read(Path(path))
@@ -181,7 +227,14 @@ def load_bank(path: str | Path | None = None) -> Bank:
 
 @lru_cache(maxsize=1)
 def _packaged_bank() -> Bank:
-    return _read(BANK_PATH)
+    from bertviz_lib.learn.quiz.drawn import drawn_questions
+
+    bank = _read(BANK_PATH)
+    drawn = drawn_questions()
+    problems = _duplicate_ids([q.id for q in (*bank.questions, *drawn)])
+    if problems:
+        raise BankError("drawn.py: " + " ".join(problems))
+    return Bank((*bank.questions, *drawn))
 
 
 def _read(path: Path) -> Bank:
@@ -213,6 +266,7 @@ def parse_bank(data: object, source: str = "bank") -> Bank:
 
 REQUIRED_TEXT = ("id", "topic", "difficulty", "level", "kind", "prompt", "answer", "hint")
 REQUIRED_LISTS = ("concepts", "solution", "mistakes")
+OPTIONAL_FIELDS = ("options", "checklist", "live", "code", "snippet", "skill")
 
 
 def _item_problems(item: object) -> list[str]:
@@ -257,13 +311,21 @@ def _enum_problems(item: Mapping) -> list[str]:
 
 def _option_problems(item: Mapping) -> list[str]:
     options = item.get("options")
-    if not _texts(options) or not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
-        return [f"'options' must list {MIN_OPTIONS} to {MAX_OPTIONS} strings"]
+    if not isinstance(options, list) or not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
+        return [f"'options' must list {MIN_OPTIONS} to {MAX_OPTIONS} options"]
+    if not all(
+        isinstance(o, Mapping) and _text(o.get("text")) and _text(o.get("why")) for o in options
+    ):
+        return ["each option needs a 'text' and a 'why' (why it is right, or why it is wrong)"]
+    texts = [o["text"] for o in options]
     problems = []
-    if len(set(options)) != len(options):
+    if len(set(texts)) != len(texts):
         problems.append("options must be different from each other")
-    if item["answer"] not in options:
+    if item["answer"] not in texts:
         problems.append("'answer' must be exactly one of the options")
+    skill = item.get("skill")
+    if skill is not None and skill not in SKILLS:
+        problems.append(f"'skill' is {skill!r}; expected one of {', '.join(SKILLS)}")
     return problems
 
 
@@ -273,9 +335,14 @@ def _checklist_problems(checklist: object) -> list[str]:
     problems = []
     for entry in checklist:
         if not (
-            isinstance(entry, Mapping) and _text(entry.get("name")) and _texts(entry.get("phrases"))
+            isinstance(entry, Mapping)
+            and _text(entry.get("name"))
+            and _texts(entry.get("statements"))
+            and _texts(entry.get("misconceptions"))
         ):
-            problems.append("each checklist concept needs a 'name' and a list of 'phrases'")
+            problems.append(
+                "each checklist concept needs a 'name', 'statements' and 'misconceptions'"
+            )
     names = [e.get("name") for e in checklist if isinstance(e, Mapping)]
     if len(set(names)) != len(names):
         problems.append("checklist concept names must be different")
@@ -296,9 +363,11 @@ def _optional_problems(item: Mapping) -> list[str]:
             problems.append(f"'{key}' must be a non-empty string when given")
     if ("code" in item or "snippet" in item) and item["kind"] != "code_reading":
         problems.append("only code_reading items carry code or a snippet")
+    if "skill" in item and item["kind"] not in CHOICE_KINDS:
+        problems.append("only choice items carry a skill")
     if "snippet" in item and "code" not in item:
         problems.append("an item with a 'snippet' must also show its 'code'")
-    known = {*REQUIRED_TEXT, *REQUIRED_LISTS, "options", "checklist", "live", "code", "snippet"}
+    known = {*REQUIRED_TEXT, *REQUIRED_LISTS, *OPTIONAL_FIELDS}
     unknown = sorted(set(item) - known)
     if unknown:
         problems.append(f"unknown field(s) {unknown}")
@@ -324,12 +393,16 @@ def _question(item: Mapping) -> Question:
         solution=tuple(item["solution"]),
         hint=item["hint"],
         mistakes=tuple(item["mistakes"]),
-        options=tuple(item.get("options", ())),
+        options=tuple(option["text"] for option in item.get("options", ())),
+        feedback=tuple(option["why"] for option in item.get("options", ())),
+        skill=item.get("skill"),
         live=LiveLink(live["page"], live["label"]) if live else None,
         code=item["code"].rstrip("\n") if item.get("code") else None,
         snippet=item.get("snippet"),
         checklist=tuple(
-            ChecklistConcept(entry["name"], tuple(entry["phrases"]))
+            ChecklistConcept(
+                entry["name"], tuple(entry["statements"]), tuple(entry["misconceptions"])
+            )
             for entry in item.get("checklist", ())
         ),
     )

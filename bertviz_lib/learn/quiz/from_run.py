@@ -16,22 +16,27 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bertviz_lib.learn.quiz.bank import LiveLink, Question
 from bertviz_lib.metrics import classification_metrics
 from bertviz_lib.runs import Run, RunError, predictions
 
-LR_LOW, LR_HIGH = 1e-5, 1e-4
+LR_LOW, LR_HIGH = 1e-5, 1e-4  # the usual range of peak learning rates for fine-tuning
 SAME_RECALL = "All classes have the same recall"
 NO_MISTAKES = "It made no mistakes on the validation set"
 MIN_WORDS, MAX_WORDS = 3, 25  # validation sentences short enough to read in a question
-SENTENCE_TRIES = 3
+SENTENCE_TRIES = 3  # sentences tried before the top-word question gives up
 TOP_TOKEN_METHOD = "gradient_x_input"  # one backward pass: cheap enough to run on page load
+TOP_WORD_LEAD = 1.5  # the top word's attribution must be this many times the second's
+MIN_CONTENT_WORDS = 3  # content words a sentence needs for a four-way top-word question
+WORD_PATTERN = re.compile(r"^[a-z0-9][a-z0-9'-]*$", re.IGNORECASE)  # a word, not punctuation
 
 
 @dataclass
@@ -111,8 +116,13 @@ def scientific(value: float) -> str:
 
 
 def _question(facts: RunFacts, name: str, **fields) -> Question:
-    defaults = dict(difficulty="medium", level="intermediate", kind="multiple_choice")
-    return Question(id=f"run-{facts.run.run_id}-{name}", **{**defaults, **fields})
+    defaults = dict(difficulty="medium", level="intermediate", kind="multiple_choice", origin="run")
+    question = Question(id=f"run-{facts.run.run_id}-{name}", **{**defaults, **fields})
+    if not question.feedback:  # every option still says why it is right or wrong
+        why = {question.answer: "Right: see the steps below, computed from this run's files."}
+        feedback = tuple(why.get(o, "Not this one: see the steps below.") for o in question.options)
+        question = replace(question, feedback=feedback)
+    return question
 
 
 def _shuffled(rng: random.Random, items: list[str]) -> list[str]:
@@ -188,17 +198,29 @@ def top_token(facts: RunFacts) -> Question | None:
     return None
 
 
+def content_word(word: str) -> bool:
+    """A word worth asking about: not punctuation, a number or a stop word like 'the'."""
+    return (
+        bool(WORD_PATTERN.match(word))
+        and not word.isdigit()
+        and (word.lower() not in ENGLISH_STOP_WORDS)
+    )
+
+
 def _top_token_question(facts: RunFacts, predictor, text: str, rng) -> Question | None:
     from bertviz_lib.explain import explain
 
     explanation = explain(predictor, text, TOP_TOKEN_METHOD)
     best: dict[str, float] = {}
     for word, value in zip(explanation.words, explanation.word_attributions, strict=True):
-        best[word] = max(value, best.get(word, -math.inf))
+        if content_word(word):
+            best[word] = max(value, best.get(word, -math.inf))
     ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
-    if len(ranked) < 3 or ranked[0][1] <= 0 or ranked[0][1] - ranked[1][1] < 1e-9:
-        return None  # too few words, nothing pushes the prediction up, or a tie at the top
+    if len(ranked) < MIN_CONTENT_WORDS or ranked[0][1] <= 0:
+        return None  # too few content words, or none pushes the prediction up
     (word, value), (second, second_value) = ranked[0], ranked[1]
+    if value < TOP_WORD_LEAD * max(second_value, 0.0) or value - second_value < 1e-9:
+        return None  # no clear winner: two defensible answers
     others = [w for w, _ in ranked[1:]]
     options = [word, *rng.sample(others, min(3, len(others)))]
     return _question(
@@ -208,17 +230,19 @@ def _top_token_question(facts: RunFacts, predictor, text: str, rng) -> Question 
         concepts=("attention_vs_attribution",),
         prompt=f"Your model predicts '{explanation.label}' "
         f'({explanation.target_probability:.0%}) for the validation sentence "{text}". '
-        "Gradient × input attributes that probability to the words. Which word pushes it up "
-        "the most (largest positive attribution)?",
+        "According to gradient × input, which content word pushes that probability up the "
+        "most (largest positive attribution; stop words and punctuation left out)?",
         options=tuple(_shuffled(rng, options)),
         answer=word,
         solution=(
             "Gradient × input multiplies each word's embedding by the gradient of the predicted "
-            f"probability of '{explanation.label}' and sums over the embedding dimensions.",
-            f"'{word}' gets {value:+.3g}, the largest; next is '{second}' with "
-            f"{second_value:+.3g} (word pieces of one word are added together).",
-            "A large attribution means the probability is sensitive to that word here; it is "
-            "not the same as the word receiving the most attention.",
+            f"probability of '{explanation.label}' and sums over the embedding dimensions "
+            "(word pieces of one word are added together).",
+            f"Among the content words, '{word}' gets {value:+.3g}, the largest; next is "
+            f"'{second}' with {second_value:+.3g}, well behind.",
+            "A large attribution means the probability is sensitive to that word here; another "
+            "method (Integrated Gradients, occlusion) can rank the words differently, and the "
+            "attention map answers a different question.",
         ),
         hint="Which word of the sentence is the strongest clue for the predicted label?",
         mistakes=(
@@ -234,10 +258,10 @@ def learning_rate(facts: RunFacts) -> Question | None:
     value = facts.train.get("learning_rate")
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         return None
-    below = "Below it: the weights barely move, so the task is learned slowly, if at all"
-    inside = f"Inside the usual range (about {scientific(LR_LOW)} to {scientific(LR_HIGH)})"
-    above = "Above it: steps this large can overwrite what pre-training learned, or diverge"
-    options = (below, inside, above, "The learning rate makes no difference when fine-tuning")
+    below = "Below the usual range: the weights barely move, so the task is learned slowly"
+    inside = "Inside the usual range for fine-tuning a pre-trained encoder"
+    above = "Above the usual range: steps this large can wreck pre-training, or diverge"
+    unused = "The learning rate makes no difference once the model is pre-trained"
     answer = below if value < LR_LOW else above if value > LR_HIGH else inside
     rate, low, high = scientific(value), scientific(LR_LOW), scientific(LR_HIGH)
     where = {
@@ -245,21 +269,24 @@ def learning_rate(facts: RunFacts) -> Question | None:
         inside: f"{rate} lies between {low} and {high}.",
         above: f"{rate} is {value / LR_HIGH:.3g} times the top of the range.",
     }[answer]
+    wrong = "Not for this rate: compare it with the range in the steps below."
+    feedback = {o: (f"Right: {where}" if o == answer else wrong) for o in (below, inside, above)}
+    feedback[unused] = "It matters a great deal: too small learns nothing, too large diverges."
     return _question(
         facts,
         "learning-rate",
         topic="training",
-        concepts=("fine_tuning", "overfitting"),
+        concepts=("fine_tuning",),
         prompt=f"Run '{facts.run.run_id}' used a peak learning rate of {rate}. Where does that "
-        f"sit against the usual range for fine-tuning a pre-trained BERT (about {low} to {high})?",
-        options=options,
+        "sit against the learning rates usually used to fine-tune a pre-trained BERT?",
+        options=tuple(feedback),
+        feedback=tuple(feedback.values()),
         answer=answer,
         solution=(
             f"The run's config.json records train.learning_rate = {rate}.",
+            f"Fine-tuning usually uses a peak learning rate of about {low} to {high}: the BERT "
+            "authors used 2e-5 to 5e-5, and small encoders such as MiniLM often go up to 1e-4.",
             where,
-            "Fine-tuning starts from weights that already encode language, so it takes small "
-            "steps: the BERT authors used 2e-5 to 5e-5, and small encoders such as MiniLM "
-            "often go up to 1e-4.",
         ),
         hint="Fine-tuning adjusts weights that are already good; think about how big a nudge "
         "that needs.",
@@ -352,7 +379,9 @@ def confusion_count(facts: RunFacts) -> Question | None:
             "confusion matrix.",
             f"That cell holds {count}, out of {row_total} validation examples of '{names[i]}'.",
             f"The mirror cell (true '{names[j]}', predicted '{names[i]}') holds "
-            f"{int(matrix[j, i])}: a different mistake.",
+            f"{int(matrix[j, i])}: a different mistake."
+            if i != j
+            else "It is on the diagonal: these are the examples of the class predicted right.",
         ),
         hint="Rows are what the example really is; columns are what the model said.",
         mistakes=(
@@ -364,7 +393,7 @@ def confusion_count(facts: RunFacts) -> Question | None:
 
 
 def warmup_steps(facts: RunFacts) -> Question | None:
-    """For how many optimisation steps the learning rate climbed before decaying."""
+    """How many warm-up steps the run's schedule had: int(warmup_ratio × total steps)."""
     ratio = facts.train.get("warmup_ratio")
     start = next((e for e in facts.run.events() if e.get("event") == "start"), None)
     if not isinstance(ratio, int | float) or start is None or not start.get("total_steps"):
@@ -372,15 +401,28 @@ def warmup_steps(facts: RunFacts) -> Question | None:
     total = int(start["total_steps"])
     warm = int(ratio * total)
     epochs = int(facts.train.get("epochs") or 1)
+    per_epoch = math.ceil(total / max(epochs, 1))
     peak_rate = facts.train.get("learning_rate")
     peak_text = f" ({scientific(peak_rate)})" if isinstance(peak_rate, int | float) else ""
-    per_epoch = math.ceil(total / max(epochs, 1))
-    candidates = [total, per_epoch, total - warm, warm * 2, warm + 1]
-    distractors = list(dict.fromkeys(c for c in candidates if c >= 0 and c != warm))[:3]
+    reasons = {
+        int(ratio * per_epoch): "That is the ratio of one epoch's steps; it applies to all steps.",
+        total - warm: "Those are the steps after warm-up, while the rate falls.",
+        per_epoch: "That is one epoch's steps.",
+        total: "That is every step of the run.",
+        warm * 2 + 2: "Twice the warm-up and more: the ratio gives the warm-up directly.",
+    }
+    # A distractor one step from the answer would be defensible (rounding, counting from 0 or 1).
+    distractors = [n for n in reasons if n >= 0 and abs(n - warm) > 1][:3]
+    if len(distractors) < 2:
+        return None
     peak = max((e.get("learning_rate", 0.0) for e in facts.run.events()
                 if e.get("event") == "step"), default=None)  # fmt: skip
     logged = (
         f" The highest learning rate logged in metrics.jsonl is {scientific(peak)}." if peak else ""
+    )
+    options = sorted([warm, *distractors])
+    feedback = tuple(
+        f"Right: int({ratio:g} × {total}) = {warm}." if n == warm else reasons[n] for n in options
     )
     return _question(
         facts,
@@ -388,15 +430,17 @@ def warmup_steps(facts: RunFacts) -> Question | None:
         topic="training",
         concepts=("warmup", "batch_epochs"),
         prompt=f"Run '{facts.run.run_id}' planned {total} optimisation steps ({epochs} epochs) "
-        f"with warmup_ratio {ratio:g}. For how many steps did its learning rate climb before it "
-        "started to fall?",
-        options=tuple(str(n) for n in sorted([warm, *distractors])),
+        f"with warmup_ratio {ratio:g}. How many warm-up steps did its learning-rate schedule "
+        "have?",
+        options=tuple(str(n) for n in options),
+        feedback=feedback,
         answer=str(warm),
         solution=(
             "The warm-up lasts warmup_ratio × total steps, rounded down: "
             f"int({ratio:g} × {total}) = {warm}.",
-            f"During those steps the learning rate rises linearly to its peak{peak_text}; "
-            "afterwards it falls linearly to 0." + logged,
+            f"During those steps the learning rate rises linearly to its peak{peak_text} (step k "
+            f"uses (k + 1) / {max(warm, 1)} of it); afterwards it falls linearly towards 0."
+            + logged,
         ),
         hint="The ratio is a share of all steps of the run, not of one epoch.",
         mistakes=(

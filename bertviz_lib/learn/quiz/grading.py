@@ -1,30 +1,32 @@
-"""Grading: picked options, free text by concepts, and ten-question tests.
+"""Grading: picked options and ten-question tests (free text is graded in meaning.py).
 
-Free text is graded by which checklist concepts it names, not by whether it is right: matching a
-phrase cannot tell "fine-tuning is not training from scratch" from its opposite. The score is a
-guide for the learner ("3 of 5 concepts"), shown beside a model answer, never a verdict.
+A drawn test is seeded, so a page can redraw the same test on every rerun; drawing also gives
+each drawn question (drawn.py) fresh numbers and shuffles every question's options, so neither a
+remembered position nor a remembered number answers it.
 """
 
 from __future__ import annotations
 
 import random
-import re
-import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bertviz_lib.learn.quiz.bank import DIFFICULTIES, TOPICS, Question
+from bertviz_lib.learn.quiz.drawn import realise, shuffled
 
-TEST_SIZE = 10
-TEST_MIX = {"easy": 3, "medium": 4, "hard": 3}
-PASS_SHARE = 0.6  # a free-text answer "passes" when it names at least this share of concepts
+TEST_SIZE = 10  # questions in a test
+TEST_MIX = {"easy": 3, "medium": 4, "hard": 3}  # how many of each difficulty a test holds
 
 Choice = str | int | None
 
 
 @dataclass(frozen=True)
 class ChoiceResult:
-    """The grade of one picked option, with what the page shows after it."""
+    """The grade of one picked option, with what the page shows after it.
+
+    `feedback` pairs every option, in the order shown, with why it is right or wrong, so the page
+    can say why the learner's choice was wrong and not only which option was right.
+    """
 
     question_id: str
     correct: bool
@@ -32,6 +34,7 @@ class ChoiceResult:
     answer: str
     solution: tuple[str, ...]
     mistakes: tuple[str, ...]
+    feedback: tuple[tuple[str, str], ...] = ()
 
 
 def grade_choice(question: Question, chosen: Choice) -> ChoiceResult:
@@ -50,6 +53,7 @@ def grade_choice(question: Question, chosen: Choice) -> ChoiceResult:
         question.answer,
         question.solution,
         question.mistakes,
+        tuple((option, question.why(option)) for option in question.options),
     )
 
 
@@ -63,110 +67,6 @@ def _option(question: Question, chosen: Choice) -> str | None:
     if chosen not in question.options:
         raise ValueError(f"{chosen!r} is not one of the options of '{question.id}'.")
     return chosen
-
-
-@dataclass(frozen=True)
-class FreeTextResult:
-    """Which checklist concepts an answer names, and with which phrase."""
-
-    question_id: str
-    found: tuple[str, ...]
-    missing: tuple[str, ...]
-    matched_phrases: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return len(self.found) + len(self.missing)
-
-    @property
-    def score(self) -> str:
-        """The grade as the page shows it, e.g. '3 of 5 concepts'."""
-        return f"{len(self.found)} of {self.total} concepts"
-
-    @property
-    def share(self) -> float:
-        return len(self.found) / self.total if self.total else 0.0
-
-    @property
-    def passed(self) -> bool:
-        """At least PASS_SHARE of the concepts named; what progress records as 'correct'."""
-        return self.share >= PASS_SHARE
-
-
-def grade_free_text(question: Question, text: str) -> FreeTextResult:
-    """Check a free-text answer against the question's checklist, concept by concept."""
-    if question.kind != "free_text":
-        raise ValueError(f"'{question.id}' is a {question.kind} item, not a free-text prompt.")
-    words = normalise(text or "")
-    matched = {}
-    for concept in question.checklist:
-        phrase = next((p for p in concept.phrases if _contains(words, normalise(p))), None)
-        if phrase is not None:
-            matched[concept.name] = phrase
-    names = [c.name for c in question.checklist]
-    return FreeTextResult(
-        question.id,
-        tuple(n for n in names if n in matched),
-        tuple(n for n in names if n not in matched),
-        matched,
-    )
-
-
-def mentions(text: str, phrase: str) -> bool:
-    """True when `text` names `phrase`, with the tolerance the free-text grader uses.
-
-    Case, accents, punctuation and apostrophes are ignored; hyphens count as spaces and a
-    compound may be written joined or split ("fine-tuning", "fine tuning", "finetuning"); each
-    word may carry a plural ending (-s, -es, -ies). Matching is by whole words, so "pad" is not
-    found inside "padding": list every form that should count as a phrase of its own.
-    """
-    return _contains(normalise(text), normalise(phrase))
-
-
-def normalise(text: str) -> list[str]:
-    """Lower-case words without accents or punctuation; brackets vanish ("[CLS]" -> "cls")."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    plain = re.sub(r"['\u2019`]", "", plain.lower())
-    return re.findall(r"[a-z0-9]+", plain)
-
-
-def _forms(word: str) -> set[str]:
-    """The word and the singulars it could be a plural of ("classes" -> class, classe)."""
-    forms = {word}
-    if len(word) > 4 and word.endswith("ies"):
-        forms.add(word[:-3] + "y")
-    if len(word) > 3 and word.endswith("es"):
-        forms.add(word[:-2])
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        forms.add(word[:-1])
-    return forms
-
-
-def _same(word: str, other: str) -> bool:
-    return bool(_forms(word) & _forms(other))
-
-
-def _contains(words: Sequence[str], phrase: Sequence[str]) -> bool:
-    """Phrase found word by word, or with its words joined or split differently."""
-    if not phrase:
-        return False
-    size = len(phrase)
-    for start in range(len(words)):
-        window = words[start : start + size]
-        if len(window) == size and all(map(_same, window, phrase)):
-            return True
-        if _joined_match(words, start, "".join(phrase), size + 1):
-            return True
-    return False
-
-
-def _joined_match(words: Sequence[str], start: int, joined: str, longest: int) -> bool:
-    for length in range(1, longest + 1):
-        if start + length > len(words):
-            break
-        if _same("".join(words[start : start + length]), joined):
-            return True
-    return False
 
 
 def mix_for(size: int) -> dict[str, int]:
@@ -188,8 +88,9 @@ def draw_test(
 
     Filters keep only the given topic(s) and level(s). When a difficulty runs short the gap is
     filled from the other questions that pass the filters; when fewer than `size` pass at all,
-    the test holds them all. The same seed and pool always give the same test, so a page can
-    redraw it on every rerun.
+    the test holds them all. Every question comes back ready to show: drawn questions with new
+    numbers, and all of them with their options shuffled. The same seed and pool always give the
+    same test, so a page can redraw it on every rerun.
     """
     pool = [q for q in questions if q.is_choice and _kept(q, topic, level)]
     rng = random.Random(seed)
@@ -200,7 +101,12 @@ def draw_test(
     rest = [q for q in pool if q not in picked]
     picked += rng.sample(rest, min(size - len(picked), len(rest)))
     order = {name: i for i, name in enumerate(DIFFICULTIES)}
-    return sorted(picked, key=lambda q: order[q.difficulty])
+    return [ready_to_ask(q, rng) for q in sorted(picked, key=lambda q: order[q.difficulty])]
+
+
+def ready_to_ask(question: Question, rng: random.Random) -> Question:
+    """The question as one attempt shows it: fresh numbers if it is drawn, options shuffled."""
+    return shuffled(realise(question, rng), rng)
 
 
 def _kept(question: Question, topic, level) -> bool:

@@ -17,6 +17,7 @@ DATASET = "studio.dataset"  # the prepared data; its own key, so it survives pag
 WATCHED_RUN = "studio.watched_run"
 CHOSEN_RUN = "studio.chosen_run"  # the run picked on Predict, Explain or Metrics, kept across them
 EXPLAIN_TEXT = "studio.explain_text"  # a text sent to Explain from another page
+CALIBRATED = "studio.calibrated"  # Predict and Explain show calibrated probabilities (default)
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -47,9 +48,10 @@ def tokenizer(model_name: str = "bundled"):
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def predictor(run_path: str, finished_at: float | None) -> Predictor:
-    """One model per run; `finished_at` makes a re-trained folder load afresh."""
-    return Predictor(f"{run_path}/model")
+def predictor(run_path: str, finished_at: float | None, calibrated: bool = True) -> Predictor:
+    """One model per run; `finished_at` makes a re-trained folder load afresh; `calibrated`
+    False gives the model as trained, without its temperature (insight/calibration.py)."""
+    return Predictor(f"{run_path}/model", calibrated=calibrated)
 
 
 def loadable_runs() -> list[runs.Run]:
@@ -62,14 +64,30 @@ def loadable_runs() -> list[runs.Run]:
     return ready
 
 
-def chosen_run_and_model() -> tuple[runs.Run, Predictor]:
+def chosen_run_and_model(calibration_choice: bool = False) -> tuple[runs.Run, Predictor]:
+    """The run picked (kept across pages) and its model; with `calibration_choice`, a toggle
+    between its calibrated probabilities (the default) and those of the model as trained."""
     ready = loadable_runs()
     ids = [run.run_id for run in ready]
     remembered = st.session_state.get(CHOSEN_RUN)
     run = st.selectbox("Run", ready, index=ids.index(remembered) if remembered in ids else 0,
                        format_func=lambda r: r.run_id)  # fmt: skip
     st.session_state[CHOSEN_RUN] = run.run_id
-    return run, predictor(str(run.path), run.status.get("finished"))
+    calibrated = calibration_toggle(run) if calibration_choice else True
+    return run, predictor(str(run.path), run.status.get("finished"), calibrated)
+
+
+def calibration_toggle(run: runs.Run) -> bool:
+    from bertviz_lib.insight import calibration
+
+    temperatures = calibration.read(run.path).get("temperatures") or [1.0]
+    shown = ", ".join(f"{t:.2f}" for t in temperatures)
+    return st.toggle(
+        "Calibrated probabilities", value=True, key=CALIBRATED,
+        help=f"On (the default): the logits divided by the temperature fitted on the validation "
+        f"rows (T = {shown}; Metrics → Calibration shows what it changes). Off: the "
+        "probabilities of the model as trained. The predicted class is the same either way.",
+    )  # fmt: skip
 
 
 @st.cache_resource(show_spinner="Loading the bundled model with a fresh head…")
@@ -97,30 +115,34 @@ def open_in_explain(run_id: str, text: str) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def explanation(run_path: str, finished_at, text: str, method: str, options: tuple):
+def explanation(
+    run_path: str, finished_at, text: str, method: str, options: tuple, calibrated: bool = True
+):
     """Explanations are deterministic for a run, a text and options, so reruns reuse them."""
     from bertviz_lib.explain import explain
 
-    return explain(predictor(run_path, finished_at), text, method, **dict(options))
+    return explain(predictor(run_path, finished_at, calibrated), text, method, **dict(options))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def faithfulness_check(run_path: str, finished_at, text: str, requests: tuple, filler: str):
+def faithfulness_check(
+    run_path: str, finished_at, text: str, requests: tuple, filler: str, calibrated: bool = True
+):
     """Deletion and insertion curves of the explanations asked for as (method, options)."""
     from bertviz_lib.explain import faithfulness
 
-    model = predictor(run_path, finished_at)
-    explained = [explanation(run_path, finished_at, text, m, o) for m, o in requests]
+    model = predictor(run_path, finished_at, calibrated)
+    explained = [explanation(run_path, finished_at, text, m, o, calibrated) for m, o in requests]
     return faithfulness(model.model, model.tokenizer, text, explained,
                         problem_type=model.problem_type, max_length=model.max_length,
                         filler=filler)  # fmt: skip
 
 
 @st.cache_data(show_spinner="Integrated Gradients at every layer…", max_entries=32)
-def layers_of(run_path: str, finished_at, text: str, options: tuple):
+def layers_of(run_path: str, finished_at, text: str, options: tuple, calibrated: bool = True):
     from bertviz_lib.explain import layer_attributions
 
-    model = predictor(run_path, finished_at)
+    model = predictor(run_path, finished_at, calibrated)
     return layer_attributions(model.model, model.tokenizer, text, problem_type=model.problem_type,
                               label_names=model.label_names, max_length=model.max_length,
                               **dict(options))  # fmt: skip

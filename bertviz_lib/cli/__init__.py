@@ -1,4 +1,5 @@
-"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | runs | worker`.
+"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | suspects | runs |
+worker`.
 
 Every mistake a user can make (a missing file, a wrong column, a run that does not exist) ends
 with exit code 2 and one line `error: ...`; tracebacks are for bugs only.
@@ -95,6 +96,13 @@ def build_parser() -> Parser:
                          help="Auto IG stops once its summed |error| is under this.")  # fmt: skip
     explain.add_argument("--target", help="Class to explain (default: the predicted one).")
     explain.add_argument("--json", action="store_true")
+
+    suspects = commands.add_parser(
+        "suspects", help="Training rows whose labels look wrong, most suspicious first."
+    )
+    suspects.add_argument("--run", required=True, help="Run id or run folder.")
+    suspects.add_argument("--top", type=int, default=20, help="How many rows (default: 20).")
+    suspects.add_argument("--json", action="store_true")
 
     commands.add_parser("worker", help="Train the queued runs one at a time (the app starts it).")
     return parser

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from bertviz_lib.devices import autocast, resolve_device
+from bertviz_lib.insight import calibration
 from bertviz_lib.metrics import prediction_ids
 from bertviz_lib.model import heads
 from bertviz_lib.model.patches.cls_only import cls_only_in_eval
@@ -19,7 +20,6 @@ from bertviz_lib.train import batching
 Progress = Callable[[int, int], None]
 
 
-@torch.no_grad()
 def predict_probabilities(
     model,
     ids: list[list[int]],
@@ -30,6 +30,20 @@ def predict_probabilities(
     on_progress: Progress | None = None,
 ) -> np.ndarray:
     """Probabilities in the original row order; batches are sorted by length for speed."""
+    logits = predict_logits(model, ids, pad_id, device, batch_size, on_progress)
+    return heads.probabilities(problem_type, torch.from_numpy(logits)).numpy()
+
+
+@torch.no_grad()
+def predict_logits(
+    model,
+    ids: list[list[int]],
+    pad_id: int,
+    device: torch.device,
+    batch_size: int = 64,
+    on_progress: Progress | None = None,
+) -> np.ndarray:
+    """Logits (float32) in the original row order: what probabilities and calibration start from."""
     was_training = model.training
     model.eval()
     lengths = [len(x) for x in ids]
@@ -41,7 +55,7 @@ def predict_probabilities(
         for rows, batch in batching.iterate(ids, batches, pad_id, multiple):
             with autocast(device):
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-            chunk = heads.probabilities(problem_type, logits).cpu().numpy()
+            chunk = logits.float().cpu().numpy()
             if result is None:
                 result = np.zeros((len(ids), chunk.shape[1]), dtype=np.float32)
             result[rows] = chunk
@@ -49,6 +63,8 @@ def predict_probabilities(
             if on_progress:
                 on_progress(done, len(ids))
     model.train(was_training)
+    if result is None:  # no texts
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
     return result
 
 
@@ -60,9 +76,14 @@ class Prediction:
 
 
 class Predictor:
-    """A loaded model with what it needs to turn texts into probabilities."""
+    """A loaded model with what it needs to turn texts into probabilities.
 
-    def __init__(self, model_dir: str | Path, device: str = "auto"):
+    A run's saved model has its calibrated temperature folded into its output layer
+    (insight/calibration.py), so by default its probabilities are the calibrated ones;
+    `calibrated=False` multiplies the temperature back out: the model as trained.
+    """
+
+    def __init__(self, model_dir: str | Path, device: str = "auto", calibrated: bool = True):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         model_dir = Path(model_dir)
@@ -75,6 +96,10 @@ class Predictor:
         ).to(self.device)
         self.model.eval()
         config = self.model.config
+        self.temperatures = calibration.temperatures_of(config)  # folded into the saved weights
+        self.calibrated = calibrated
+        if not calibrated:
+            calibration.unfold(self.model)
         self.problem_type = getattr(config, "bertviz_problem_type", None) or (
             "multi_label" if config.problem_type == "multi_label_classification" else "single_label"
         )
@@ -84,10 +109,10 @@ class Predictor:
         self.max_length = int(getattr(config, "bertviz_max_length", 128))
 
     @classmethod
-    def from_run(cls, run: Run, device: str = "auto") -> Predictor:
+    def from_run(cls, run: Run, device: str = "auto", calibrated: bool = True) -> Predictor:
         if not run.loadable:
             raise RunError(f"Run '{run.run_id}' has no loadable model (its state is {run.state}).")
-        return cls(run.model_dir, device)
+        return cls(run.model_dir, device, calibrated)
 
     def predict_proba(
         self, texts: Sequence[str], batch_size: int = 64, on_progress: Progress | None = None

@@ -21,6 +21,7 @@ from bertviz_lib.model.patches.sparse_embedding import (
     use_sparse_embedding_gradient,
 )
 from bertviz_lib.train import batching, distributed
+from bertviz_lib.train.dynamics import DynamicsRecorder
 from bertviz_lib.train.optimizer import make_optimizer, warmup_then_linear
 
 
@@ -47,6 +48,7 @@ class Setup:
     cls_only: bool = False  # the last layer computes [CLS] alone while training (cls_only.py)
     cpu_dropout: bool = False  # dropout from cheaper random bits on the CPU (cpu_dropout.py)
     sparse_embedding: SparseEmbeddingGradient | None = None  # on one CPU (sparse_embedding.py)
+    dynamics: DynamicsRecorder | None = None  # each row's P(gold label) per epoch (dynamics.py)
 
 
 def wants_cuda_graphs(config: TrainConfig, device: torch.device, ranks: distributed.Ranks) -> bool:
@@ -103,6 +105,9 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         cls_only=cls_only,
         cpu_dropout=cpu_dropout,
         sparse_embedding=sparse_embedding,
+        dynamics=DynamicsRecorder(
+            train_data.problem_type, len(train_ids), config.threshold, device
+        ),
     )
 
 

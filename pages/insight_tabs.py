@@ -8,7 +8,7 @@ import streamlit as st
 
 from bertviz_lib import runs
 from bertviz_lib.insight import baseline, calibration, cartography
-from bertviz_lib.report import charts, exports
+from bertviz_lib.report import charts
 from pages import studio
 
 NO_MAP = (
@@ -59,7 +59,7 @@ def data_map_tab(run: runs.Run, key: str) -> None:
     if right.button("Open in Explain", key=f"suspect-explain-{key}",
                     icon=":material/search_insights:"):  # fmt: skip
         studio.open_in_explain(run.run_id, texts[pick])
-    st.download_button("Suspected label errors (CSV)", exports.safe_csv(shown),
+    st.download_button("Suspected label errors (CSV)", cartography.suspects_csv(suspects),
                        f"{run.run_id}-suspects.csv", "text/csv",
                        key=f"suspects-csv-{key}")  # fmt: skip
 

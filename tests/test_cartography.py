@@ -64,6 +64,15 @@ def test_suspects_come_lowest_confidence_first_then_lowest_variability():
     assert len(cartography.suspects(frame, None)) == 4
 
 
+def test_the_suspects_download_is_safe_to_open_in_a_spreadsheet():
+    frame = cartography.data_map(*known())
+    written = cartography.suspects_csv(cartography.suspects(frame, 2)).decode()
+    header, first, second = written.splitlines()
+    assert header == "text,label,preferred_label,confidence,variability,correctness,region"
+    assert first.startswith("z,c,b,0.1,0.0,0.0,hard to learn")
+    assert second.startswith("'=y,b,b,0.2")  # the formula-like text neutralised
+
+
 def test_a_run_folder_keeps_a_map_of_every_training_row(tiny_model_dir, tmp_path):
     data = prepared()
     config = tiny_config(tiny_model_dir, epochs=3)

@@ -120,6 +120,14 @@ def suspects(frame: pd.DataFrame, top: int | None = DEFAULT_TOP) -> pd.DataFrame
     return ranked if top is None else ranked.head(top)
 
 
+def suspects_csv(suspects_frame: pd.DataFrame) -> bytes:
+    """The suspects as a download: their columns and region, cells that start like a
+    spreadsheet formula neutralised (`report.exports.safe_csv`)."""
+    from bertviz_lib.report.exports import safe_csv
+
+    return safe_csv(suspects_frame[[*SUSPECT_COLUMNS, REGION]])
+
+
 def region_counts(frame: pd.DataFrame) -> dict[str, int]:
     counts = frame[REGION].value_counts()
     return {name: int(counts.get(name, 0)) for name in REGIONS}

@@ -204,3 +204,38 @@ def test_the_gpu_agreement_check_compares_the_recorded_dynamics_too(tiny_model_d
     check = graphed_against_eager(data, steps=3, model=tiny_model_dir, device="cpu")
     assert check["rows_recorded_eager_graphed"] == [72, 72]  # the 24 filler rows dropped
     assert check["largest_gold_probability_gap"] < 1e-5
+
+
+def test_a_run_under_torchrun_maps_every_training_row_of_both_ranks(tiny_model_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from bertviz_lib import runs
+    from bertviz_lib.insight import cartography
+    from tests.test_distributed import ROOT, free_port
+    from tests.test_train import toy
+
+    data = toy(rows=96)
+    csv = tmp_path / "toy.csv"
+    lines = [f"{text},{label[0]}" for text, label in zip(data.texts, data.labels, strict=True)]
+    csv.write_text("text,label\n" + "\n".join(lines) + "\n")
+    models = tmp_path / "models"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        "-m", "bertviz_lib", "--output-dir", str(models), "train", "--data", str(csv),
+        "--model", tiny_model_dir, "--epochs", "2", "--lr", "3e-3", "--dropout", "0",
+        "--batch-size", "8", "--device", "cpu", "--no-baseline", "--json",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    run = runs.list_runs(models)[0]
+    start = next(e for e in run.events() if e["event"] == "start")
+    frame = cartography.read(run.path)
+    rows = start["train_rows"]
+    assert -(-rows // 8) % 2 == 0  # an even number of batches: each rank takes half, none dropped
+    assert sorted(frame["row"]) == list(range(rows))
+    epochs = frame[[cartography.epoch_column(1), cartography.epoch_column(2)]]
+    assert not epochs.isna().any().any()  # each rank's half gathered, every epoch

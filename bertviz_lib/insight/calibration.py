@@ -117,7 +117,7 @@ def calibrate(
     outputs = logits.shape[1] if problem_type == "multi_label" else 1
     method = "one temperature per label" if problem_type == "multi_label" else "one temperature"
     rows = len(logits)
-    report = {"method": f"temperature scaling ({method}), Guo et al. 2017", "rows": rows}
+    report = {"method": f"Temperature scaling ({method}), Guo et al. 2017", "rows": rows}
     if rows < MIN_VALIDATION_ROWS:
         return {**report, "temperatures": [1.0] * outputs,
                 "skipped": f"{rows} validation rows; at least {MIN_VALIDATION_ROWS} are needed "

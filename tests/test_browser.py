@@ -235,8 +235,10 @@ def test_a_new_user_goes_from_upload_to_prediction(page):
     page.get_by_text("Recall & Review", exact=True).click()
     wait_until_idle(page)
     page.get_by_role("button", name="Reveal the answer").click()
+    revealed = page.locator('[data-testid="stAlertContentSuccess"]')
+    revealed.first.wait_for(timeout=60_000)  # on a loaded machine the rerun can take a while
     wait_until_idle(page)
-    assert page.locator('[data-testid="stAlertContentSuccess"]').count() == 1
+    assert revealed.count() == 1
     shoot(page, "11-quiz-flashcard")
     page.get_by_text("Test", exact=True).click()
     wait_until_idle(page)

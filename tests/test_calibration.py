@@ -79,6 +79,23 @@ def test_the_report_scores_each_half_with_the_temperature_of_the_other():
     assert len(report["before"]["calibration"]["bins"]) == 10  # for the reliability diagram
 
 
+@pytest.mark.parametrize("problem_type", ["single_label", "binary", "multi_label"])
+def test_rows_the_model_gets_all_right_fix_no_temperature(problem_type):
+    logits, truth = drawn(problem_type, [1.0, 1.0, 1.0][: 1 if problem_type == "binary" else 3])
+    if problem_type == "single_label":
+        right = logits.argmax(axis=1) == truth
+        logits, truth = logits[right], truth[right]
+    else:  # every logit on its label's side of 0
+        truth = (logits > 0).astype(int).reshape(truth.shape)
+    assert calibration.separated(problem_type, logits, truth)
+    assert calibration.fit_temperatures(problem_type, logits, truth) == pytest.approx(1.0)
+    shrinking = [calibration.log_loss(problem_type, logits, truth, t) for t in (1.0, 0.5, 0.1)]
+    assert shrinking == sorted(shrinking, reverse=True)  # the loss would fall to the bound
+    truth = truth.copy()
+    truth[0] = (truth[0] + 1) % (3 if problem_type == "single_label" else 2)  # one mistake
+    assert not calibration.separated(problem_type, logits, truth)
+
+
 def test_too_few_validation_rows_keep_the_model_as_it_is():
     logits, truth = drawn("binary", [2.0], rows=12)
     report = calibration.calibrate("binary", logits, truth, ["no", "yes"])
@@ -90,7 +107,7 @@ def test_too_few_validation_rows_keep_the_model_as_it_is():
 def calibrated_run(request, tiny_model_dir, tmp_path_factory) -> runs.Run:
     folder = tmp_path_factory.mktemp(f"calibrated-{request.param}")
     data = prepared(request.param)
-    config = tiny_config(tiny_model_dir, problem_type=request.param, epochs=3)
+    config = tiny_config(tiny_model_dir, problem_type=request.param, epochs=1)  # not yet right
     return run_training(data, DataConfig(), config, runs.create_run(folder))
 
 

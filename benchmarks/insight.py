@@ -12,10 +12,12 @@ prints one JSON report:
   (`baseline_metrics.json`) and the calibration, before and after, held out (`calibration.json`).
 
 Data sets (`--data`): `sentiment` and `support_tickets` (bundled), `sst2` (SST-2 train, with
-`--max-rows`, scored on its dev split), `goemotions` (multi-label, 28 labels, dev split), and
+`--max-rows`, scored on its dev split), `goemotions` (multi-label, 28 labels, dev split),
 `goemotions-4`: the GoEmotions rows whose one label is one of the four most frequent single
 emotions other than neutral in train (admiration, approval, gratitude, amusement), train and dev
-alike. SST-2 and GoEmotions are read from `--shared` (default ../shared/data).
+alike, and `goemotions-4neg`: the same with the four most frequent negative ones (in GoEmotions'
+own grouping by sentiment: annoyance, disapproval, anger, sadness), which are harder to tell
+apart. SST-2 and GoEmotions are read from `--shared` (default ../shared/data).
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ from bertviz_lib.model import backbones
 from bertviz_lib.runs.training_run import run_training
 from bertviz_lib.train import batching
 
-FOUR_EMOTIONS = ("admiration", "approval", "gratitude", "amusement")  # see the docstring
+SUBSETS = {  # GoEmotions subsets of single-label rows (see the docstring)
+    "goemotions-4": ("admiration", "approval", "gratitude", "amusement"),
+    "goemotions-4neg": ("annoyance", "disapproval", "anger", "sadness"),
+}
 HEADLINE = ("accuracy", "macro_f1", "micro_f1", "roc_auc", "log_loss", "ece")
 
 
@@ -73,12 +78,12 @@ def sources(name: str, shared: Path, scratch: Path) -> tuple[Path, Path | None]:
         return shared / "sst2" / "train.csv", shared / "sst2" / "dev.csv"
     if name == "goemotions":
         return shared / "goemotions" / "train.csv", shared / "goemotions" / "dev.csv"
-    if name == "goemotions-4":
+    if name in SUBSETS:
         paths = []
         for split in ("train", "dev"):
             frame = pd.read_csv(shared / "goemotions" / f"{split}.csv", keep_default_na=False)
-            frame = frame[frame["label"].isin(FOUR_EMOTIONS)]
-            paths.append(scratch / f"goemotions-4-{split}.csv")
+            frame = frame[frame["label"].isin(SUBSETS[name])]
+            paths.append(scratch / f"{name}-{split}.csv")
             frame.to_csv(paths[-1], index=False)
         return paths[0], paths[1]
     raise SystemExit(f"unknown data set {name!r}")

@@ -198,6 +198,7 @@ def test_a_new_user_goes_from_upload_to_prediction(page):
     page.get_by_label("Text", exact=True).fill("A warm, funny and beautifully made film.")
     page.get_by_role("button", name="Predict", exact=True).click()
     page.get_by_text("Predicted:").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the probabilities
     wait_until_idle(page)
     shoot(page, "5-predict")
 

@@ -43,6 +43,9 @@ def graphed_against_eager(
     batches = batching.training_batches(lengths, 32, np.random.default_rng(0))[:steps]
     losses = [[float(step(rows)) for step in stepped] for rows in batches]
     graphs, capture_seconds, off = capture_summary(events)
+    for stepped_setup in (eager, graphed):  # each row's P(gold) as each path recorded it
+        stepped_setup.dynamics.end_epoch(stepped_setup.ranks)
+    gold = [s.dynamics.result().gold[0] for s in (eager, graphed)]
     pairs = list(zip(*_weights(eager, graphed), strict=True))
     apart = torch.cat([(a - b).flatten() for a, b in pairs])
     return {
@@ -61,6 +64,9 @@ def graphed_against_eager(
         "relative_weight_gap": float(
             apart.norm() / torch.cat([a.flatten() for a, _ in pairs]).norm()
         ),
+        # The training dynamics read from the graphs' static output against the eager logits'.
+        "rows_recorded_eager_graphed": [int((~np.isnan(g)).sum()) for g in gold],
+        "largest_gold_probability_gap": float(np.nanmax(np.abs(gold[0] - gold[1]))),
     }
 
 

@@ -125,6 +125,11 @@ class TrainConfig:
         "padded to a few fixed shapes); eager steps if capture fails. Ignored on a CPU, MPS "
         "or several GPUs.",
     )
+    baseline: bool = _setting(
+        True,
+        "Also fit TF-IDF (word 1-2-grams) + logistic regression on the same training rows and "
+        "score it on the same validation rows (seconds): a simple model to compare against.",
+    )
 
     fast_paths: bool = _setting(
         True,

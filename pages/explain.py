@@ -169,7 +169,7 @@ def faithfulness_tab(run, text: str, chosen: dict) -> None:
     filler = filler_for(chosen["baseline"])
     requests = tuple((m, options_for(m, chosen)) for m in chosen["methods"])
     check = studio.faithfulness_check(
-        str(run.path), run.status.get("finished"), text, requests, filler
+        str(run.path), run.status.get("finished"), text, requests, filler, model.calibrated
     )
     st.caption(
         f"Tokens are replaced by [{filler.upper()}] in the order each method ranks them "
@@ -205,7 +205,9 @@ def layers_tab(run, text: str, chosen: dict) -> None:
         return
     options = (("baseline", chosen["baseline"]), ("target", chosen["target"]),
                ("tolerance", chosen["tolerance"]))  # fmt: skip
-    layers = studio.layers_of(str(run.path), run.status.get("finished"), text, options)
+    layers = studio.layers_of(
+        str(run.path), run.status.get("finished"), text, options, model.calibrated
+    )
     st.plotly_chart(charts.layer_heatmap(layers.tokens, layers.values), config=chosen["config"])
     deltas = ", ".join(f"{d:+.4f}" for d in layers.deltas)
     kind = st.success if layers.converged else st.warning
@@ -255,8 +257,10 @@ def attention_tab(model, text: str, results: dict, chosen: dict) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def tokens_per_class(run_path: str, finished_at, method: str, per_class: int, _progress=None):
-    run_model = studio.predictor(run_path, finished_at)
+def tokens_per_class(
+    run_path: str, finished_at, method: str, per_class: int, calibrated: bool, _progress=None
+):
+    run_model = studio.predictor(run_path, finished_at, calibrated)
     from bertviz_lib.explain import explain
     from bertviz_lib.runs import load_run
 
@@ -292,6 +296,7 @@ def across_data_tab(run, chosen: dict) -> None:
         run.status.get("finished"),
         method,
         per_class,
+        model.calibrated,
         _progress=lambda done, total: bar.progress(done / total, f"{done}/{total}"),
     )
     bar.empty()
@@ -310,7 +315,7 @@ def across_data_tab(run, chosen: dict) -> None:
 
 
 st.title("Explain")
-run, model = studio.chosen_run_and_model()
+run, model = studio.chosen_run_and_model(calibration_choice=True)
 text = choose_text(run)
 if not text.strip():
     st.stop()
@@ -327,7 +332,9 @@ if not chosen["methods"]:
 finished = run.status.get("finished")
 with st.spinner("Explaining…"):
     results = {
-        m: studio.explanation(str(run.path), finished, text, m, options_for(m, chosen))
+        m: studio.explanation(
+            str(run.path), finished, text, m, options_for(m, chosen), model.calibrated
+        )
         for m in chosen["methods"]
     }
 first = next(iter(results.values()))

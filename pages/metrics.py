@@ -8,7 +8,7 @@ from bertviz_lib.config import CONFUSION_TOP_CLASSES
 from bertviz_lib.report import charts, exports
 from bertviz_lib.report.render import markdown_literal
 from bertviz_lib.runs import predictions
-from pages import studio
+from pages import insight_tabs, studio
 
 HEADLINE = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1",
             "roc_auc": "ROC-AUC", "ece": "ECE"}  # fmt: skip
@@ -123,9 +123,14 @@ def downloads(run: runs.Run, metrics: dict, table: pd.DataFrame, key: str) -> No
         key=f"csv-{key}",
     )
     if right.toggle("Prepare the model as a zip", key=f"zip-toggle-{key}"):
+        calibrated = right.checkbox(
+            "With its calibrated temperature", value=True, key=f"zip-calibrated-{key}",
+            help="transformers.pipeline() then gives the calibrated probabilities, as Predict "
+            "does; unticked, the model as trained.",
+        )  # fmt: skip
         right.download_button(
             "Model (zip)",
-            studio.model_zip(str(run.path), run.status.get("finished")),
+            studio.model_zip(str(run.path), run.status.get("finished"), calibrated),
             f"{run.run_id}-model.zip",
             "application/zip",
             key=f"zip-{key}",
@@ -137,9 +142,10 @@ for run in selected:
     key = run.run_id
     metrics, table = run.metrics, run.predictions()  # each read once: they are files
     headline(metrics)
-    overview, charts_tab, errors_tab, settings_tab = st.tabs(
-        ["Per class", "Charts", "Misclassified", "Settings and data"]
-    )
+    overview, charts_tab, errors_tab, map_tab, baseline_tab, calibration_tab, settings_tab = (
+        st.tabs(["Per class", "Charts", "Misclassified", "Data map", "Baseline", "Calibration",
+                 "Settings and data"])
+    )  # fmt: skip
     with overview:
         st.dataframe(exports.neutralised(pd.DataFrame(metrics["per_class"])), hide_index=True)
         confusion(metrics, key)
@@ -150,6 +156,12 @@ for run in selected:
         st.caption(f"{len(wrong)} misclassified validation examples, most confident first.")
         st.dataframe(exports.neutralised(wrong), hide_index=True)
         explain_one(run, wrong, key)
+    with map_tab:
+        insight_tabs.data_map_tab(run, key)
+    with baseline_tab:
+        insight_tabs.baseline_tab(run, metrics, table, key)
+    with calibration_tab:
+        insight_tabs.calibration_tab(run, key)
     with settings_tab:
         st.json(run.config, expanded=False)
         delete_button(run, key)

@@ -13,7 +13,7 @@ from pages import studio
 STOP = "predict.stop"
 
 st.title("Predict")
-run, model = studio.chosen_run_and_model()
+run, model = studio.chosen_run_and_model(calibration_choice=True)
 colours = charts.class_colours(model.label_names)
 threshold = model.threshold if model.problem_type == "multi_label" else None
 

@@ -11,7 +11,7 @@ from bertviz_lib.config import MAX_NAME_CHARS, MAX_SETTING_CHARS, DataConfig, Tr
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.model import backbones
 from bertviz_lib.model.predict import Predictor
-from bertviz_lib.report import exports, render
+from bertviz_lib.report import render
 from bertviz_lib.train import batching, estimate
 
 DATASET = "studio.dataset"  # the prepared data; its own key, so it survives page switches
@@ -19,6 +19,7 @@ WATCHED_RUN = "studio.watched_run"
 CHOSEN_RUN = "studio.chosen_run"  # the run picked on Predict, Explain or Metrics, kept across them
 EXPLAIN_TEXT = "studio.explain_text"  # a text sent to Explain from another page
 MY_RUNS = "studio.my_runs"  # ids of the runs this browser session queued, oldest first
+CALIBRATED = "studio.calibrated"  # Predict and Explain show calibrated probabilities (default)
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -49,9 +50,10 @@ def tokenizer(model_name: str = "bundled"):
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def predictor(run_path: str, finished_at: float | None) -> Predictor:
-    """One model per run; `finished_at` makes a re-trained folder load afresh."""
-    return Predictor(f"{run_path}/model")
+def predictor(run_path: str, finished_at: float | None, calibrated: bool = True) -> Predictor:
+    """One model per run; `finished_at` makes a re-trained folder load afresh; `calibrated`
+    False gives the model as trained, without its temperature (insight/calibration.py)."""
+    return Predictor(f"{run_path}/model", calibrated=calibrated)
 
 
 def loadable_runs() -> list[runs.Run]:
@@ -64,14 +66,30 @@ def loadable_runs() -> list[runs.Run]:
     return ready
 
 
-def chosen_run_and_model() -> tuple[runs.Run, Predictor]:
+def chosen_run_and_model(calibration_choice: bool = False) -> tuple[runs.Run, Predictor]:
+    """The run picked (kept across pages) and its model; with `calibration_choice`, a toggle
+    between its calibrated probabilities (the default) and those of the model as trained."""
     ready = loadable_runs()
     ids = [run.run_id for run in ready]
     remembered = st.session_state.get(CHOSEN_RUN)
     run = st.selectbox("Run", ready, index=ids.index(remembered) if remembered in ids else 0,
                        format_func=lambda r: r.run_id)  # fmt: skip
     st.session_state[CHOSEN_RUN] = run.run_id
-    return run, predictor(str(run.path), run.status.get("finished"))
+    calibrated = calibration_toggle(run) if calibration_choice else True
+    return run, predictor(str(run.path), run.status.get("finished"), calibrated)
+
+
+def calibration_toggle(run: runs.Run) -> bool:
+    from bertviz_lib.insight import calibration
+
+    temperatures = calibration.read(run.path).get("temperatures") or [1.0]
+    shown = ", ".join(f"{t:.2f}" for t in temperatures)
+    return st.toggle(
+        "Calibrated probabilities", value=True, key=CALIBRATED,
+        help=f"On (the default): the logits divided by the temperature fitted on the validation "
+        f"rows (T = {shown}; Metrics → Calibration shows what it changes). Off: the "
+        "probabilities of the model as trained. The predicted class is the same either way.",
+    )  # fmt: skip
 
 
 @st.cache_resource(show_spinner="Loading the bundled model with a fresh head…")
@@ -99,37 +117,44 @@ def open_in_explain(run_id: str, text: str) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def explanation(run_path: str, finished_at, text: str, method: str, options: tuple):
+def explanation(
+    run_path: str, finished_at, text: str, method: str, options: tuple, calibrated: bool = True
+):
     """Explanations are deterministic for a run, a text and options, so reruns reuse them."""
     from bertviz_lib.explain import explain
 
-    return explain(predictor(run_path, finished_at), text, method, **dict(options))
+    return explain(predictor(run_path, finished_at, calibrated), text, method, **dict(options))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def faithfulness_check(run_path: str, finished_at, text: str, requests: tuple, filler: str):
+def faithfulness_check(
+    run_path: str, finished_at, text: str, requests: tuple, filler: str, calibrated: bool = True
+):
     """Deletion and insertion curves of the explanations asked for as (method, options)."""
     from bertviz_lib.explain import faithfulness
 
-    model = predictor(run_path, finished_at)
-    explained = [explanation(run_path, finished_at, text, m, o) for m, o in requests]
+    model = predictor(run_path, finished_at, calibrated)
+    explained = [explanation(run_path, finished_at, text, m, o, calibrated) for m, o in requests]
     return faithfulness(model.model, model.tokenizer, text, explained,
                         problem_type=model.problem_type, max_length=model.max_length,
                         filler=filler)  # fmt: skip
 
 
 @st.cache_data(show_spinner="Integrated Gradients at every layer…", max_entries=32)
-def layers_of(run_path: str, finished_at, text: str, options: tuple):
+def layers_of(run_path: str, finished_at, text: str, options: tuple, calibrated: bool = True):
     from bertviz_lib.explain import layer_attributions_of
 
-    return layer_attributions_of(predictor(run_path, finished_at), text, **dict(options))
+    model = predictor(run_path, finished_at, calibrated)
+    return layer_attributions_of(model, text, **dict(options))
 
 
 @st.cache_resource(show_spinner="Zipping the model…", max_entries=2)
-def model_zip(run_path: str, finished_at) -> bytes:
-    """Built once per run and kept (two at most): zipping a model takes seconds and its size in
-    memory, and every rerun of Metrics would otherwise do it again."""
-    return exports.zip_folder(runs.load_run(run_path).model_dir)
+def model_zip(run_path: str, finished_at, calibrated: bool = True) -> bytes:
+    """Built once per run and choice and kept (two at most): zipping a model takes seconds and
+    its size in memory, and every rerun of Metrics would otherwise do it again."""
+    from bertviz_lib.insight import calibration
+
+    return calibration.model_zip(runs.load_run(run_path).model_dir, calibrated)
 
 
 @st.cache_data(show_spinner="Measuring this machine's training speed…", max_entries=16)

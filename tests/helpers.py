@@ -4,10 +4,13 @@ Fixtures live in conftest.py; test files import helpers from here and never from
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +22,16 @@ from bertviz_lib.config import TrainConfig
 from bertviz_lib.data import DataReport, LabelledData, PreparedData
 from bertviz_lib.model.patches.cls_only import compute_only_cls_in_last_layer
 from bertviz_lib.runs import Run
+from bertviz_lib.train.graphed_step import GraphedStep
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
 
 # Waiting and the run store ----------------------------------------------------------------------
 
@@ -181,3 +194,41 @@ def assert_same_training_step(reference, other, inputs: dict[str, torch.Tensor])
         loss.backward()
     for (name, a), b in zip(reference.named_parameters(), other.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+# CUDA graphs on a CPU ----------------------------------------------------------------------------
+
+
+class FakeCuda:
+    """torch.cuda's graph API on a CPU: a capture records the step instead of running it, and a
+    replay runs the recorded step on the same static tensors, as a CUDA graph does."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.capturing: list | None = None
+        compute = GraphedStep._compute
+        fake = self
+
+        class Graph:
+            def replay(self) -> None:
+                compute(*self.recorded)
+
+        @contextlib.contextmanager
+        def graph(cuda_graph, pool=None, stream=None):
+            self.capturing = []
+            yield
+            cuda_graph.recorded, self.capturing = self.capturing, None
+
+        def record_or_run(step, inputs):
+            if fake.capturing is None:
+                compute(step, inputs)
+            else:
+                fake.capturing.extend([step, inputs])
+
+        stream = SimpleNamespace(wait_stream=lambda other: None)
+        for name, value in {
+            "Stream": lambda device: stream, "current_stream": lambda device: stream,
+            "stream": lambda s: contextlib.nullcontext(), "graph_pool_handle": lambda: None,
+            "CUDAGraph": Graph, "graph": graph, "synchronize": lambda device: None,
+        }.items():  # fmt: skip
+            monkeypatch.setattr(torch.cuda, name, value)
+        monkeypatch.setattr(GraphedStep, "_compute", record_or_run)

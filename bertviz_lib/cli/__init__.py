@@ -1,4 +1,5 @@
-"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | runs | quiz`.
+"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | suspects | runs |
+quiz`.
 
 Every mistake a user can make (a missing file, a wrong column, a run that does not exist) ends
 with exit code 2 and one line `error: ...`; tracebacks are for bugs only.
@@ -103,6 +104,12 @@ def build_parser(prog: str = "python -m bertviz_lib") -> Parser:
     grade.add_argument("--prompt", required=True, help="Free-text prompt id, e.g. explain-cls.")
     grade.add_argument("--answer", required=True, help="The answer, in your own words.")
     grade.add_argument("--json", action="store_true")
+    suspects = commands.add_parser(
+        "suspects", help="Training rows whose labels look wrong, most suspicious first."
+    )
+    suspects.add_argument("--run", required=True, help="Run id or run folder.")
+    suspects.add_argument("--top", type=int, default=20, help="How many rows (default: 20).")
+    suspects.add_argument("--json", action="store_true")
 
     commands.add_parser("worker", help="Train the queued runs one at a time (the app starts it).")
     for command in commands.choices.values():  # after the command too: `train --output-dir DIR`

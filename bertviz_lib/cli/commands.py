@@ -301,6 +301,32 @@ def command_quiz(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_suspects(args: argparse.Namespace) -> int:
+    """The training rows the model most consistently disagreed with (insight/cartography.py)."""
+    from bertviz_lib.insight import cartography
+    from bertviz_lib.runs import files
+
+    if args.top < 1:
+        raise data.DataError(f"--top must be a positive whole number, not {args.top}.")
+    run = runs.load_run(args.run, args.output_dir)
+    frame = cartography.read(run.path)
+    if frame is None:
+        raise runs.RunError(
+            f"Run '{run.run_id}' has no {files.TRAINING_DYNAMICS}: it ended before its "
+            "first epoch, or was trained before training dynamics were recorded."
+        )
+    chosen = cartography.suspects(frame, args.top)
+    rows = chosen[list(cartography.SUSPECT_COLUMNS)].to_dict("records")
+    if args.json:
+        emit_json({"run": run.run_id, "suspects": rows})
+        return 0
+    print("confidence\tvariability\tcorrectness\tlabel -> preferred\ttext")
+    for row in rows:
+        print(f"{row['confidence']:.3f}\t{row['variability']:.3f}\t{row['correctness']:.2f}\t"
+              f"{row['label']} -> {row['preferred_label']}\t{row['text'][:80]}")  # fmt: skip
+    return 0
+
+
 def command_worker(args: argparse.Namespace) -> int:
     from bertviz_lib.runs.launcher import work
 

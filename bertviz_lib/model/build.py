@@ -67,6 +67,6 @@ def start_at_base_rates(model, data: LabelledData) -> None:
         data.label_matrix() if data.problem_type == "multi_label" else data.label_ids()[:, None]
     )
     rates = np.clip(targets.mean(axis=0), 1e-4, 1 - 1e-4)
-    head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    head = heads.output_layer(model)
     with torch.no_grad():
         head.bias.copy_(torch.as_tensor(np.log(rates / (1 - rates)), dtype=head.bias.dtype))

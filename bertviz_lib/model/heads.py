@@ -78,6 +78,12 @@ def class_weights(problem_type: str, label_ids, label_matrix, num_labels: int) -
     return torch.as_tensor(np.clip(weights, 0.01, 100.0), dtype=torch.float32)
 
 
+def output_layer(model: nn.Module) -> nn.Linear:
+    """The head's last linear layer: the one whose outputs are the logits (BERT's `classifier`,
+    RoBERTa's `classifier.out_proj`, DistilBERT's `classifier`)."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+
 def probabilities(problem_type: str, logits: torch.Tensor) -> torch.Tensor:
     """Per-class probabilities; a binary head is widened to [P(negative), P(positive)]."""
     logits = logits.float()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from bertviz_lib.devices import autocast, resolve_device
+from bertviz_lib.insight import calibration
 from bertviz_lib.metrics import prediction_ids
 from bertviz_lib.model import heads
 from bertviz_lib.model.patches.cls_only import cls_only_in_eval
@@ -22,7 +23,6 @@ from bertviz_lib.train import batching
 Progress = Callable[[int, int], None]
 
 
-@torch.no_grad()
 def predict_probabilities(
     model,
     ids: list[list[int]],
@@ -35,6 +35,24 @@ def predict_probabilities(
 ) -> np.ndarray | None:
     """Probabilities in the original row order; batches are sorted by length for speed. None when
     `should_stop()` turns true between two batches (a training cancelled while it evaluates)."""
+    logits = predict_logits(model, ids, pad_id, device, batch_size, on_progress, should_stop)
+    if logits is None:
+        return None
+    return heads.probabilities(problem_type, torch.from_numpy(logits)).numpy()
+
+
+@torch.no_grad()
+def predict_logits(
+    model,
+    ids: list[list[int]],
+    pad_id: int,
+    device: torch.device,
+    batch_size: int = 64,
+    on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray | None:
+    """Logits (float32) in the original row order: what probabilities and calibration start from.
+    None when `should_stop()` turns true between two batches."""
     was_training = model.training
     model.eval()
     lengths = [len(x) for x in ids]
@@ -49,7 +67,7 @@ def predict_probabilities(
                 return None
             with autocast(device):
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-            chunk = heads.probabilities(problem_type, logits).cpu().numpy()
+            chunk = logits.float().cpu().numpy()
             if result is None:
                 result = np.zeros((len(ids), chunk.shape[1]), dtype=np.float32)
             result[rows] = chunk
@@ -57,6 +75,8 @@ def predict_probabilities(
             if on_progress:
                 on_progress(done, len(ids))
     model.train(was_training)
+    if result is None:  # no texts
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
     return result
 
 
@@ -70,12 +90,16 @@ class Prediction:
 class Predictor:
     """A loaded model with what it needs to turn texts into probabilities.
 
-    The app keeps one per run for every session, so nothing may change `model` while it serves:
-    computations that do (forward hooks, a switch of the attention implementation) borrow
-    `private_model()` instead.
+    The app keeps one per run and calibration choice for every session, so nothing may change
+    `model` while it serves: computations that do (forward hooks, a switch of the attention
+    implementation) borrow `private_model()` instead.
+
+    A run's saved model has its calibrated temperature folded into its output layer
+    (insight/calibration.py), so by default its probabilities are the calibrated ones;
+    `calibrated=False` multiplies the temperature back out: the model as trained.
     """
 
-    def __init__(self, model_dir: str | Path, device: str = "auto"):
+    def __init__(self, model_dir: str | Path, device: str = "auto", calibrated: bool = True):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         model_dir = Path(model_dir)
@@ -88,6 +112,10 @@ class Predictor:
         ).to(self.device)
         self.model.eval()
         config = self.model.config
+        self.temperatures = calibration.temperatures_of(config)  # folded into the saved weights
+        self.calibrated = calibrated
+        if not calibrated:
+            calibration.unfold(self.model)
         self.problem_type = getattr(config, "bertviz_problem_type", None) or (
             "multi_label" if config.problem_type == "multi_label_classification" else "single_label"
         )
@@ -110,10 +138,10 @@ class Predictor:
             yield self._private
 
     @classmethod
-    def from_run(cls, run: Run, device: str = "auto") -> Predictor:
+    def from_run(cls, run: Run, device: str = "auto", calibrated: bool = True) -> Predictor:
         if not run.loadable:
             raise RunError(f"Run '{run.run_id}' has no loadable model (its state is {run.state}).")
-        return cls(run.model_dir, device)
+        return cls(run.model_dir, device, calibrated)
 
     def predict_proba(
         self, texts: Sequence[str], batch_size: int = 64, on_progress: Progress | None = None

@@ -35,6 +35,10 @@ FALLBACK_COLOUR = "#888888"
 TEMPLATE = "plotly_white"
 HEIGHT = 400
 MARGIN = {"l": 60, "r": 20, "t": 60, "b": 50}
+EMA_WEIGHT = 0.6  # the loss curve's smoothing: TensorBoard's default weight for its moving average
+RAW_OPACITY = 0.35  # the raw loss points, drawn faint under their smoothed line
+HOVER_CHARS = 160  # characters of a text shown when hovering over its point on the data map
+WEBGL_FROM = 5000  # points from which the data map draws with WebGL, which stays fast
 
 
 def _shown(text) -> str:
@@ -99,23 +103,53 @@ def token_lengths(lengths: Sequence[int], max_length: int) -> go.Figure:
     return figure
 
 
+def smoothed(values: Sequence[float | None], weight: float = EMA_WEIGHT) -> list[float | None]:
+    """An exponential moving average, debiased as TensorBoard does: each point is
+    weight x the previous average + (1 - weight) x the value, divided by 1 - weight^n so that
+    the first points are not pulled towards 0. A missing value stays missing and is skipped."""
+    average, seen, result = 0.0, 0, []
+    for value in values:
+        number = _finite(value)
+        if number is None:
+            result.append(None)
+            continue
+        average, seen = weight * average + (1 - weight) * number, seen + 1
+        result.append(average / (1 - weight**seen))
+    return result
+
+
 def loss_curves(events: Sequence[dict]) -> go.Figure:
-    """Training loss by step against validation loss by evaluation, to spot over-fitting."""
+    """Training loss by step against validation loss by evaluation, to spot over-fitting.
+
+    The logged training losses are each one batch's, so they jump from batch to batch: they are
+    drawn faint, with their moving average (`smoothed`) over them, as TensorBoard and W&B do.
+    """
     steps = _of_kind(events, "step")
     evaluations = _of_kind(events, "evaluation")
+    losses = [_finite(e.get("loss")) for e in steps]
     figure = go.Figure(
         [
             go.Scatter(
                 x=[e.get("step") for e in steps],
-                y=[_finite(e.get("loss")) for e in steps],
+                y=losses,
                 mode="lines",
                 name="training loss",
+                line={"color": PALETTE[0]},
+                opacity=RAW_OPACITY,
             ),
             go.Scatter(
                 x=[e.get("step") for e in evaluations],
                 y=[_finite((e.get("metrics") or {}).get("log_loss")) for e in evaluations],
                 mode="lines+markers",
                 name="validation log loss",
+                line={"color": PALETTE[1]},
+            ),
+            go.Scatter(
+                x=[e.get("step") for e in steps],
+                y=smoothed(losses),
+                mode="lines",
+                name=f"training loss, smoothed (EMA {EMA_WEIGHT:g})",
+                line={"color": PALETTE[0], "width": 2.5},
             ),
         ]
     )
@@ -286,7 +320,9 @@ def pr_curves(
     return figure
 
 
-def reliability_diagram(calibration: Mapping | Sequence[dict], ece: float | None) -> go.Figure:
+def reliability_diagram(
+    calibration: Mapping | Sequence[dict], ece: float | None, title: str = "Reliability diagram"
+) -> go.Figure:
     """Observed accuracy against stated confidence: bars below the diagonal are overconfident.
 
     Takes `metrics["calibration"]` (or its "bins" list). Empty bins have no bar; the red bars show
@@ -334,9 +370,100 @@ def reliability_diagram(calibration: Mapping | Sequence[dict], ece: float | None
         ]
     )
     ece_text = "n/a" if ece is None else f"{ece:.3f}"
-    _style(figure, f"Reliability diagram (ECE {ece_text})", "Confidence", "Accuracy")
+    _style(figure, f"{title} (ECE {ece_text})", "Confidence", "Accuracy")
     figure.update_layout(barmode="overlay", bargap=0)
     _unit_square(figure)
+    return figure
+
+
+def data_map(
+    confidence: Sequence[float],
+    variability: Sequence[float],
+    correctness: Sequence[float],
+    texts: Sequence[str],
+    labels: Sequence[str],
+    ambiguous_from: float,
+    easy_from: float,
+) -> go.Figure:
+    """Each training row by the variability and the mean of its gold label's probability over the
+    epochs, coloured by the share of epochs it was right (Swayamdipta et al., 2020).
+
+    The regions are drawn from the same thresholds that name them (`insight/cartography.py`):
+    ambiguous from `ambiguous_from` variability, else easy to learn from `easy_from` confidence
+    and hard to learn below it, where mislabelled rows gather.
+    """
+    x = [float(v) for v in variability]
+    y = [float(c) for c in confidence]
+    right = [float(c) for c in correctness]
+    shown = [
+        [_shown(_cut(t)), _shown(label), share]
+        for t, label, share in zip(texts, labels, right, strict=True)
+    ]
+    trace = go.Scattergl if len(x) >= WEBGL_FROM else go.Scatter
+    right_edge = max([0.5, *x]) * 1.05
+    figure = go.Figure(
+        trace(
+            x=x,
+            y=y,
+            mode="markers",
+            name="training rows",
+            customdata=shown,
+            marker={
+                "color": right,
+                "colorscale": "RdYlBu",
+                "cmin": 0,
+                "cmax": 1,
+                "size": 7,
+                "opacity": 0.75,
+                "colorbar": {"title": {"text": "correctness"}},
+            },
+            hovertemplate=(
+                "%{customdata[0]}<br>label: %{customdata[1]}<br>confidence %{y:.3f}, "
+                "variability %{x:.3f}, correctness %{customdata[2]:.2f}<extra></extra>"
+            ),
+        )
+    )
+    figure.add_vline(x=ambiguous_from, line_dash="dash", line_color="#888888")
+    figure.add_shape(type="line", x0=0, x1=ambiguous_from, y0=easy_from, y1=easy_from,
+                     line={"dash": "dash", "color": "#888888"})  # fmt: skip
+    for text, at_x, at_y in (
+        ("easy to learn", ambiguous_from / 2, 0.97),
+        ("hard to learn", ambiguous_from / 2, 0.03),
+        ("ambiguous", (ambiguous_from + right_edge) / 2, 0.5),
+    ):
+        figure.add_annotation(x=at_x, y=at_y, text=f"<b>{text}</b>", showarrow=False,
+                              font={"size": 13, "color": "#444444"})  # fmt: skip
+    _style(figure, "Data map of the training rows", "Variability", "Confidence")
+    figure.update_layout(showlegend=False)
+    figure.update_xaxes(range=[0, right_edge])
+    figure.update_yaxes(range=[0, 1.02])
+    return figure
+
+
+def _cut(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= HOVER_CHARS else text[: HOVER_CHARS - 1] + "…"
+
+
+def f1_side_by_side(
+    label_names: Sequence[str],
+    fine_tuned: Sequence[float | None],
+    baseline: Sequence[float | None],
+) -> go.Figure:
+    """F1 of each class for the fine-tuned model and the baseline, bar beside bar."""
+    names = _labels(label_names)
+    figure = go.Figure(
+        [
+            go.Bar(x=names, y=[_finite(v) for v in fine_tuned], name="fine-tuned",
+                   marker_color=PALETTE[0]),
+            go.Bar(x=names, y=[_finite(v) for v in baseline], name="baseline (TF-IDF + LR)",
+                   marker_color=PALETTE[2]),
+        ]
+    )  # fmt: skip
+    _style(figure, "F1 per class", "Class", "F1")
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(range=[0, 1.02])
     return figure
 
 

@@ -10,7 +10,16 @@ def _score(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def model_card(run_id: str, config: TrainConfig, prepared: PreparedData, result) -> str:
+def model_card(
+    run_id: str,
+    config: TrainConfig,
+    prepared: PreparedData,
+    result,
+    temperatures: list[float] | None = None,
+    baseline: dict | None = None,
+) -> str:
+    """The card; `temperatures` (folded into the saved model) and the `baseline` file's content
+    add their lines when given."""
     metrics = result.best.metrics
     train, validation = prepared.train, prepared.validation
     lines = [
@@ -33,6 +42,11 @@ def model_card(run_id: str, config: TrainConfig, prepared: PreparedData, result)
     for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece"):
         if key in metrics:
             lines.append(f"- {key}: {_score(metrics[key])}")
+    if baseline and "metrics" in baseline:
+        scores = baseline["metrics"]
+        shown = [f"{key} {_score(scores[key])}" for key in ("accuracy", "macro_f1", "micro_f1")
+                 if scores.get(key) is not None]  # fmt: skip
+        lines.append(f"- baseline ({baseline['model']}): " + ", ".join(shown))
     lines += [
         "",
         "## Use",
@@ -40,6 +54,13 @@ def model_card(run_id: str, config: TrainConfig, prepared: PreparedData, result)
         "from transformers import pipeline",
         f'classifier = pipeline("text-classification", model="models/{run_id}/model")',
         "```",
-        "",
     ]
+    if temperatures and any(t != 1.0 for t in temperatures):
+        shown = ", ".join(f"{t:.3f}" for t in temperatures)
+        lines.append(
+            f"The probabilities are calibrated: the classifier's weights and bias are divided by "
+            f"the temperature fitted on the validation rows ({shown}; `bertviz_temperature` in "
+            "config.json). Multiply the logits by it for the model as trained."
+        )
+    lines.append("")
     return "\n".join(lines)

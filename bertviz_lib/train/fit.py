@@ -19,8 +19,10 @@ import torch
 from bertviz_lib.config import LOWER_IS_BETTER, TrainConfig
 from bertviz_lib.data import LabelledData
 from bertviz_lib.metrics import classification_metrics
-from bertviz_lib.model.predict import predict_probabilities
+from bertviz_lib.model import heads
+from bertviz_lib.model.predict import predict_logits
 from bertviz_lib.train import batching, distributed
+from bertviz_lib.train.dynamics import Dynamics
 from bertviz_lib.train.events import EventSink, start_event, step_event
 from bertviz_lib.train.faults import inject_fault, inject_stall
 from bertviz_lib.train.setup import Setup, set_up
@@ -29,7 +31,8 @@ from bertviz_lib.train.step import Stepper
 
 @dataclass
 class Checkpoint:
-    """The best evaluation so far, with the weights and validation probabilities that made it."""
+    """The best evaluation so far, with the weights and validation probabilities that made it
+    (and their logits, from which the calibration is fitted)."""
 
     score: float | None = None
     step: int = 0
@@ -37,6 +40,7 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     state: dict | None = None
     probabilities: np.ndarray | None = None
+    logits: np.ndarray | None = None
 
 
 @dataclass
@@ -48,6 +52,7 @@ class TrainResult:
     steps: int
     seconds: float
     samples_per_second: float
+    dynamics: Dynamics | None = None  # each training row's outcome per finished epoch
 
 
 def best_metric_name(config: TrainConfig, problem_type: str) -> str:
@@ -62,20 +67,22 @@ def true_labels(data: LabelledData) -> np.ndarray:
 
 def evaluate(
     s: Setup, data: LabelledData, config: TrainConfig, should_stop: Callable[[], bool] | None = None
-) -> tuple[dict, np.ndarray] | tuple[None, None]:
-    """Validation metrics and probabilities; (None, None) when `should_stop` turns true between two
-    batches (a single process only: ranks must evaluate in step)."""
+) -> tuple[dict, np.ndarray, np.ndarray] | tuple[None, None, None]:
+    """Validation metrics, probabilities and logits of the network as it is now; (None, None, None)
+    when `should_stop` turns true between two batches (a single process only: ranks must evaluate
+    in step)."""
     inject_stall("evaluation")
-    probabilities = predict_probabilities(
-        s.network, s.validation_ids, s.pad_id, data.problem_type, s.device,
+    logits = predict_logits(
+        s.network, s.validation_ids, s.pad_id, s.device,
         should_stop=None if s.ranks.several else should_stop,
     )  # fmt: skip
-    if probabilities is None:
-        return None, None
+    if logits is None:
+        return None, None, None
+    probabilities = heads.probabilities(data.problem_type, torch.from_numpy(logits)).numpy()
     scores = classification_metrics(
         true_labels(data), probabilities, data.label_names, data.problem_type, config.threshold
     )
-    return scores, probabilities
+    return scores, probabilities, logits
 
 
 def fit(
@@ -116,8 +123,12 @@ def fit(
                     stopped = "diverged"
                     break
         if stopped != "finished":
+            s.dynamics.discard_epoch()  # an epoch cut short maps no row
             break
-        scores, probabilities = evaluate(s, validation_data, config, stop_requested)
+        # Each row's outcome this epoch comes to the host in one copy, just before the
+        # evaluation, which waits for the device anyway (dynamics.py).
+        s.dynamics.end_epoch(s.ranks)
+        scores, probabilities, logits = evaluate(s, validation_data, config, stop_requested)
         if scores is None:
             stopped = "cancelled"
             break
@@ -125,7 +136,8 @@ def fit(
         verdict = _compare(scores, best, metric_name)
         if verdict >= 0:
             score = scores[metric_name]
-            best = Checkpoint(score, step, epoch, scores, _cpu_copy(s.network), probabilities)
+            state = _cpu_copy(s.network)
+            best = Checkpoint(score, step, epoch, scores, state, probabilities, logits)
         stale_evaluations = 0 if verdict > 0 else stale_evaluations + 1
         if config.patience and stale_evaluations >= config.patience:
             stopped = "early_stopping"
@@ -142,7 +154,8 @@ def fit(
           "best_step": best.step, "best_epoch": best.epoch, "best_metric": metric_name,
           "best_score": best.score, "ranks": s.ranks.world, "ranks_agree": agree})  # fmt: skip
     rate = seen / max(seconds, 1e-9)
-    return TrainResult(s.network, s.tokenizer, best, stopped, step, seconds, rate)
+    dynamics = s.dynamics.result()
+    return TrainResult(s.network, s.tokenizer, best, stopped, step, seconds, rate, dynamics)
 
 
 def _compare(scores: dict, best: Checkpoint, metric_name: str) -> int:

@@ -12,7 +12,11 @@ at fixed addresses, so:
 - the gradients are allocated once, outside every graph, and zeroed inside the step, so every
   graph and the eager steps share them; the optimizer is AdamW(capturable=True) with its learning
   rate a device tensor that the LambdaLR schedule fills in place between replays;
-- dropout draws from the Philox generator that `torch.cuda.graph` advances at each replay.
+- dropout draws from the Philox generator that `torch.cuda.graph` advances at each replay;
+- each row's outcome for the training dynamics (`dynamics.outcomes`: P(gold label), right or
+  wrong, predicted class) is computed from the step's own logits inside the graph and copied into
+  a static output tensor, one per row count, allocated outside every graph; after a replay the
+  caller clones its real rows (`row_outcomes`), still on the device, and drops the fillers.
 
 As PyTorch's CUDA-graph notes require, a shape is captured only after WARMUP_STEPS eager steps on
 the side stream used for capture (they run the lazy initialisations: the optimizer's state,
@@ -36,9 +40,11 @@ import torch
 from bertviz_lib.devices import autocast
 from bertviz_lib.model import heads
 from bertviz_lib.train.batching import FixedBatch
+from bertviz_lib.train.dynamics import OUTCOME_COLUMNS
 
 WARMUP_STEPS = 3  # eager steps of a shape before its capture (PyTorch's examples use 3)
 Shape = tuple[int, int]
+Outcomes = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> per row
 
 
 class GraphedStep:
@@ -54,10 +60,11 @@ class GraphedStep:
         max_grad_norm: float,
         capture: bool,
         on_capture: Callable[[dict], None] = lambda event: None,
+        outcomes: Outcomes | None = None,
     ) -> None:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.loss_fn, self.max_grad_norm, self.capture = loss_fn, max_grad_norm, capture
-        self.on_capture = on_capture
+        self.on_capture, self.outcomes = on_capture, outcomes
         self.device = next(model.parameters()).device
         self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
         for parameter in self.parameters:  # fixed addresses, outside every graph's pool
@@ -65,6 +72,8 @@ class GraphedStep:
         self.loss = torch.zeros((), device=self.device)  # the last step's loss
         self.scale = torch.ones((), device=self.device)  # 1, or NaN from a fault injection
         self.inputs: dict[Shape, FixedBatch] = {}
+        self.outputs: dict[int, torch.Tensor] = {}  # rows -> the last step's outcomes per row
+        self.last_rows = 0
         self.graphs: dict[Shape, torch.cuda.CUDAGraph] = {}
         self.eager_steps: Counter[Shape] = Counter()
         self.capture_seconds = 0.0
@@ -76,6 +85,11 @@ class GraphedStep:
         """Train on `batch`; the loss (times `scale`) is returned on the device, unread."""
         inputs = self._static_inputs(batch)
         self.scale.fill_(scale)
+        self.last_rows = batch.shape[0]
+        if self.outcomes is not None and self.last_rows not in self.outputs:
+            self.outputs[self.last_rows] = torch.zeros(
+                (self.last_rows, OUTCOME_COLUMNS), device=self.device
+            )  # outside every graph, at an address the graphs of this row count write to
         graph = self.graphs.get(batch.shape)
         if graph is not None:
             graph.replay()
@@ -89,6 +103,11 @@ class GraphedStep:
         self.scheduler.step()
         return self.loss.clone()
 
+    def row_outcomes(self, real_rows: int) -> torch.Tensor:
+        """The last step's outcomes of its first `real_rows` rows (the fillers come after them),
+        cloned on the device: the next replay overwrites the static output."""
+        return self.outputs[self.last_rows][:real_rows].clone()
+
     def release(self) -> None:
         """Drop the graphs and their memory before the eager path takes over; first wait for
         the side stream, which may still be reading tensors that are about to be freed."""
@@ -96,6 +115,7 @@ class GraphedStep:
             torch.cuda.synchronize(self.device)
         self.graphs.clear()
         self.inputs.clear()
+        self.outputs.clear()
 
     def _static_inputs(self, batch: FixedBatch) -> FixedBatch:
         inputs = self.inputs.get(batch.shape)
@@ -116,6 +136,9 @@ class GraphedStep:
             ).logits
         loss = heads.row_weighted_loss(self.loss_fn, logits.float(), inputs.targets, inputs.weights)
         loss = loss * self.scale
+        if self.outcomes is not None:
+            rows = inputs.input_ids.shape[0]
+            self.outputs[rows].copy_(self.outcomes(logits.detach(), inputs.targets))
         loss.backward()
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)

@@ -17,6 +17,7 @@ from bertviz_lib.model.build import build_model, start_at_base_rates
 from bertviz_lib.model.patches import patch_for_training
 from bertviz_lib.model.patches.sparse_embedding import SparseEmbeddingGradient
 from bertviz_lib.train import batching, distributed
+from bertviz_lib.train.dynamics import DynamicsRecorder
 from bertviz_lib.train.optimizer import make_optimizer, warmup_then_linear
 
 
@@ -43,6 +44,7 @@ class Setup:
     cls_only: bool = False  # the last layer computes [CLS] alone while training (cls_only.py)
     cpu_dropout: bool = False  # dropout from cheaper random bits on the CPU (cpu_dropout.py)
     sparse_embedding: SparseEmbeddingGradient | None = None  # on one CPU (sparse_embedding.py)
+    dynamics: DynamicsRecorder | None = None  # each row's P(gold label) per epoch (dynamics.py)
 
 
 def wants_cuda_graphs(config: TrainConfig, device: torch.device, ranks: distributed.Ranks) -> bool:
@@ -95,6 +97,9 @@ def set_up(train_data: LabelledData, validation_data: LabelledData, config: Trai
         cls_only=patches.cls_only,
         cpu_dropout=patches.cpu_dropout,
         sparse_embedding=patches.sparse_embedding,
+        dynamics=DynamicsRecorder(
+            train_data.problem_type, len(train_ids), config.threshold, device
+        ),
     )
 
 

@@ -34,10 +34,12 @@ def train_step(
 
     Out of memory, the batch is cut into twice as many micro-batches whose gradients add up to
     the same step (the effective batch is kept), and `emit` is told; the later steps keep the cut.
+    Each row's outcome (dynamics.py) is recorded from the same forward pass, once the step's
+    gradients are all there, so a retried step records its rows once.
     """
     while True:
         try:
-            loss = _gradients(s, rows, batch, s.micro_batches)
+            loss, row_outcomes = _gradients(s, rows, batch, s.micro_batches)
             break
         except torch.OutOfMemoryError:
             s.optimizer.zero_grad(set_to_none=True)
@@ -55,13 +57,19 @@ def train_step(
     s.optimizer.step()
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
+    if s.dynamics is not None:
+        s.dynamics.record(rows, torch.cat(row_outcomes))
     return loss
 
 
-def _gradients(s: Setup, rows: list[int], batch: dict, pieces: int) -> torch.Tensor:
+def _gradients(
+    s: Setup, rows: list[int], batch: dict, pieces: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Forward and backward over the batch in `pieces` micro-batches; each loss is weighted by
-    its share of the rows, so the gradients add up to those of the whole batch."""
+    its share of the rows, so the gradients add up to those of the whole batch. Also returns the
+    rows' outcomes (dynamics.py) from the same logits, in the order of `rows`, on the device."""
     total = torch.zeros((), device=s.device)
+    row_outcomes = []
     parts = np.array_split(np.arange(len(rows)), min(pieces, len(rows)))
     for part in parts:
         inject_out_of_memory(len(part))
@@ -77,7 +85,9 @@ def _gradients(s: Setup, rows: list[int], batch: dict, pieces: int) -> torch.Ten
         )
         loss.backward()
         total += loss.detach()
-    return total
+        if s.dynamics is not None:
+            row_outcomes.append(s.dynamics.outcomes(logits, targets))
+    return total, row_outcomes
 
 
 class Stepper:
@@ -97,6 +107,7 @@ class Stepper:
             self.graphed = GraphedStep(
                 s.network, s.optimizer, s.scheduler, s.loss_fn, config.max_grad_norm,
                 capture=s.device.type == "cuda", on_capture=emit,
+                outcomes=s.dynamics.outcomes if s.dynamics is not None else None,
             )  # fmt: skip
 
     def __call__(self, rows: list[int]) -> torch.Tensor:
@@ -117,7 +128,10 @@ class Stepper:
             [s.train_ids[i] for i in rows], s.targets[rows], s.pad_id, rows_per_step,
             self.widths, pin=s.device.type == "cuda",
         )  # fmt: skip
-        return self.graphed(batch, poison(s.scheduler.last_epoch))
+        loss = self.graphed(batch, poison(s.scheduler.last_epoch))
+        if s.dynamics is not None:  # the real rows of the graph's static output; fillers dropped
+            s.dynamics.record(rows, self.graphed.row_outcomes(len(rows)))
+        return loss
 
     def _fall_back(self, error: RuntimeError) -> None:
         self.graphed.release()

@@ -35,9 +35,17 @@ from bertviz_lib.runs.training_run import run_training
 from bertviz_lib.train import estimate
 from bertviz_lib.train.faults import FAULT_VARIABLE
 from pages import studio
-from tests.helpers import as_shown, open_page, prepared, start_training, tiny_config, toy, wait_for
+from tests.helpers import (
+    ROOT,
+    as_shown,
+    open_page,
+    prepared,
+    start_training,
+    tiny_config,
+    toy,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
     f"the {thing} was {adjective} and the staff were {mood}"
     for thing in ("film", "hotel", "room")

@@ -71,7 +71,8 @@ def test_metrics_page_shows_every_dashboard_element(trained_run):
     labels = [m.label for m in app.metric]
     assert "Accuracy" in labels and "Macro-F1" in labels
     assert len(app.get("plotly_chart")) >= 7  # confusion, ROC, PR, reliability, loss, lr, epochs
-    assert len(app.get("download_button")) == 2  # JSON, CSV (the zip is made on request)
+    # JSON, CSV, the suspected label errors (the zip is made on request)
+    assert len(app.get("download_button")) == 3
     app.toggle[0].set_value(True).run()  # normalised confusion matrix
     assert not app.exception
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,10 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import STORED_MODEL
-
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.helpers import ROOT, STORED_MODEL, free_port
 
 SHOTS = ROOT / "artifacts" / "screenshots"
 
@@ -49,12 +45,6 @@ def browser_missing() -> str | None:
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def require_browser(what: str) -> None:

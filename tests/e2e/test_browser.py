@@ -47,11 +47,21 @@ def test_a_new_user_goes_from_upload_to_prediction(page):
     go_to(page, "Metrics")
     page.get_by_text("Confusion matrix").first.wait_for(timeout=60_000)
     shoot(page, "4-metrics")
+    for tab, shown, name in (
+        ("Data map", "Suspected label errors", "4a-metrics-data-map"),
+        ("Baseline", "Only the baseline gets these right", "4b-metrics-baseline"),
+        ("Calibration", "After, held out", "4c-metrics-calibration"),
+    ):
+        page.get_by_role("tab", name=tab).click()
+        page.get_by_text(shown).first.wait_for(timeout=60_000)
+        wait_until_idle(page)
+        shoot(page, name)
 
     go_to(page, "Predict")
     page.get_by_label("Text", exact=True).fill("A warm, funny and beautifully made film.")
     page.get_by_role("button", name="Predict", exact=True).click()
     page.get_by_text("Predicted:").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the probabilities
     wait_until_idle(page)
     shoot(page, "5-predict")
 

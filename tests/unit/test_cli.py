@@ -15,9 +15,7 @@ import pytest
 
 from bertviz_lib import runs
 from bertviz_lib.cli import main
-from tests.helpers import toy
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, toy
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 SOURCES = sorted(
     [*(ROOT / "bertviz_lib").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
 )

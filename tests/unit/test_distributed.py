@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bertviz_lib import runs
 from bertviz_lib.train import distributed
-from tests.helpers import toy
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.helpers import ROOT, free_port, toy
 
 
 def test_each_rank_gets_an_equal_disjoint_share_of_the_batches():

@@ -6,9 +6,6 @@ The capture itself needs a GPU and is checked by the benchmark (`python -m bench
 
 from __future__ import annotations
 
-import contextlib
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -19,7 +16,7 @@ from bertviz_lib.train import batching, distributed, fit, setup
 from bertviz_lib.train.faults import FAULT_VARIABLE
 from bertviz_lib.train.graphed_step import GraphedStep
 from bertviz_lib.train.step import train_step
-from tests.helpers import prepared, tiny_config
+from tests.helpers import FakeCuda, prepared, tiny_config
 
 
 @pytest.fixture
@@ -127,41 +124,6 @@ def test_the_eager_graphed_step_trains_to_the_weights_of_train_step(
     assert lr.item() == pytest.approx(eager.scheduler.get_last_lr()[0])
     for name, tensor in eager.network.state_dict().items():
         torch.testing.assert_close(graphed.network.state_dict()[name], tensor, atol=1e-4, rtol=1e-3)
-
-
-class FakeCuda:
-    """torch.cuda's graph API on a CPU: a capture records the step instead of running it, and a
-    replay runs the recorded step on the same static tensors, as a CUDA graph does."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.capturing: list | None = None
-        compute = GraphedStep._compute
-        fake = self
-
-        class Graph:
-            def replay(self) -> None:
-                compute(*self.recorded)
-
-        @contextlib.contextmanager
-        def graph(cuda_graph, pool=None, stream=None):
-            self.capturing = []
-            yield
-            cuda_graph.recorded, self.capturing = self.capturing, None
-
-        def record_or_run(step, inputs):
-            if fake.capturing is None:
-                compute(step, inputs)
-            else:
-                fake.capturing.extend([step, inputs])
-
-        stream = SimpleNamespace(wait_stream=lambda other: None)
-        for name, value in {
-            "Stream": lambda device: stream, "current_stream": lambda device: stream,
-            "stream": lambda s: contextlib.nullcontext(), "graph_pool_handle": lambda: None,
-            "CUDAGraph": Graph, "graph": graph, "synchronize": lambda device: None,
-        }.items():  # fmt: skip
-            monkeypatch.setattr(torch.cuda, name, value)
-        monkeypatch.setattr(GraphedStep, "_compute", record_or_run)
 
 
 def test_a_shape_is_captured_after_its_warm_up_steps_then_replayed_on_new_inputs(

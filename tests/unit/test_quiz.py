@@ -50,9 +50,8 @@ from bertviz_lib.learn.quiz.meaning import (
 )
 from bertviz_lib.model.predict import Predictor
 from bertviz_lib.runs.training_run import run_training
-from tests.helpers import prepared, tiny_config, toy
+from tests.helpers import ROOT, prepared, tiny_config, toy
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data"
 BANK = load_bank()
 NEW_TOPICS = ("roc_pr_auc", "loss_functions", "brier_score", "data_splits", "class_weights",

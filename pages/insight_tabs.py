@@ -108,11 +108,13 @@ def calibration_tab(run: runs.Run, key: str) -> None:
     names = run.config.get("label_names") or []
     if len(names) != len(temperatures):
         names = [f"output {i + 1}" for i in range(len(temperatures))]
+    if "unchanged" in report:
+        st.info(report["unchanged"])
     if len(temperatures) == 1:
-        direction = "softens" if temperatures[0] > 1 else "sharpens"
+        direction = calibration.effect(temperatures[0])
         st.markdown(
             f"**Temperature {temperatures[0]:.3f}**: the logits are divided by it, which "
-            f"{direction} the probabilities and leaves the predicted class as it is."
+            f"{direction} and leaves the predicted class as it is."
         )
     else:
         st.markdown("**A temperature per label**: each label's logit is divided by its own.")

@@ -27,7 +27,8 @@ richer methods on most data sets.
 The report, `calibration.json`: {"temperatures", "method", "rows", "before", "after", "halves"},
 "before" and "after" each {"ece", "log_loss", "accuracy", "calibration"} over all validation
 rows (after: each row by the other half's T), and per half the same figures with the T that
-scored it. Too few rows (fewer than MIN_VALIDATION_ROWS) keep T = 1 and say why in "skipped".
+scored it. Too few rows (fewer than MIN_VALIDATION_ROWS) keep T = 1 and say why in "skipped";
+when every validation row is `separated`, "unchanged" says why the kept T is 1.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ MIN_CLASS_ROWS = 5  # positive and negative rows a label needs for a temperature
 MIN_VALIDATION_ROWS = 20  # with fewer validation rows no temperature is fitted (T = 1)
 CONFIG_KEY = "bertviz_temperature"  # where the saved model's config.json carries T
 REPORTED = ("ece", "log_loss", "accuracy", "calibration")  # the figures kept before and after
+UNCHANGED = (
+    "The model decides every validation row right, so these rows show no mistake to learn a "
+    "temperature from (their log loss keeps falling as T shrinks); T stays 1 and the "
+    "probabilities are those of the model as trained."
+)  # the report's "unchanged", said when every validation row is `separated`
 
 
 def probabilities(problem_type: str, logits: np.ndarray, temperatures: Sequence[float]):
@@ -58,6 +64,13 @@ def probabilities(problem_type: str, logits: np.ndarray, temperatures: Sequence[
     output), as `heads.probabilities` gives them: a binary head widened to two columns."""
     scaled = np.asarray(logits, dtype=np.float64) / np.asarray(temperatures, dtype=np.float64)
     return heads.probabilities(problem_type, torch.from_numpy(scaled)).double().numpy()
+
+
+def effect(temperature: float) -> str:
+    """What dividing the logits by `temperature` does to the probabilities, in words."""
+    if abs(temperature - 1.0) < 5e-4:  # shown as 1.000: nothing to speak of
+        return "leaves the probabilities as they are"
+    return f"{'softens' if temperature > 1 else 'sharpens'} the probabilities"
 
 
 def log_loss(problem_type: str, logits: np.ndarray, truth: np.ndarray, temperature) -> float:
@@ -160,6 +173,8 @@ def calibrate(
     everything = np.arange(rows)
     after_probabilities = probabilities(problem_type, logits / held_out, [1.0])
     after = classification_metrics(truth, after_probabilities, label_names, problem_type, threshold)
+    if separated(problem_type, logits, truth):
+        report["unchanged"] = UNCHANGED
     return {
         **report,
         "temperatures": fit_temperatures(problem_type, logits, truth).tolist(),

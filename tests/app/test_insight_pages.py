@@ -83,6 +83,18 @@ def test_the_metrics_page_shows_the_calibration_before_and_after(trained_run):
     assert any("smoothed" in name for name in traces)  # the loss curve's moving average
 
 
+def test_a_run_right_on_every_validation_row_says_its_temperature_changes_nothing(trained_run):
+    report = calibration.read(trained_run.path)
+    calibration.write(
+        trained_run.path, {**report, "temperatures": [1.0], "unchanged": calibration.UNCHANGED}
+    )
+    app = open_page("pages/metrics.py")
+    assert calibration.UNCHANGED in [info.value for info in app.info]
+    said = next(m.value for m in app.markdown if m.value.startswith("**Temperature "))
+    assert said.startswith("**Temperature 1.000**")
+    assert "leaves the probabilities as they are" in said
+
+
 def test_a_multi_label_run_lists_a_temperature_per_label(models, tiny_model_dir):
     data = prepared("multi_label")
     config = tiny_config(tiny_model_dir, problem_type="multi_label", epochs=3)

@@ -145,6 +145,17 @@ def test_hostile_texts_and_labels_stay_text_on_every_page(
     assert_inert(page)
     shoot(page, "hostile-3-metrics")
     assert_chart_labels_literal(page)
+    for tab, shown in (  # the tabs on the data: texts in the map's hover, labels on the axes
+        ("Data map", "Suspected label errors"),
+        ("Baseline", "Only the baseline gets these right"),
+        ("Calibration", "Before calibration"),
+    ):
+        page.get_by_role("tab", name=tab).click()
+        page.get_by_text(shown).first.wait_for(timeout=60_000)
+        wait_until_idle(page)
+        assert_inert(page)
+    assert_chart_labels_literal(page)  # the baseline's F1 bars name the classes
+    shoot(page, "hostile-3b-metrics-calibration")
 
     go_to(page, "Predict")
     text = "<script>alert(1)</script> the film was superb <img src=x onerror=alert(2)>"

@@ -96,6 +96,21 @@ def test_rows_the_model_gets_all_right_fix_no_temperature(problem_type):
     assert not calibration.separated(problem_type, logits, truth)
 
 
+def test_a_run_right_on_every_validation_row_says_why_it_keeps_the_model_as_trained():
+    logits, truth = drawn("single_label", [1.0, 1.0, 1.0], rows=200)
+    right = logits.argmax(axis=1) == truth
+    report = calibration.calibrate("single_label", logits[right], truth[right], ["a", "b", "c"])
+    assert report["temperatures"] == [1.0] and report["unchanged"] == calibration.UNCHANGED
+    mixed = calibration.calibrate("single_label", logits, truth, ["a", "b", "c"])
+    assert "unchanged" not in mixed  # a model with mistakes fits its temperature
+
+
+def test_the_temperature_s_effect_reads_as_what_it_does():
+    assert calibration.effect(1.0) == "leaves the probabilities as they are"
+    assert calibration.effect(1.59) == "softens the probabilities"
+    assert calibration.effect(0.49) == "sharpens the probabilities"
+
+
 def test_too_few_validation_rows_keep_the_model_as_it_is():
     logits, truth = drawn("binary", [2.0], rows=12)
     report = calibration.calibrate("binary", logits, truth, ["no", "yes"])

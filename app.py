@@ -1,4 +1,4 @@
-"""Streamlit entry point: routing only. Each page lives in pages/."""
+"""Streamlit entry point: routing only. Each page lives in app_pages/."""
 
 import streamlit as st
 
@@ -9,18 +9,18 @@ st.set_page_config(
 navigation = st.navigation(
     {
         "Studio": [
-            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-            st.Page("pages/data.py", title="Data", icon=":material/table:"),
-            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-            st.Page("pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
-            st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
+            st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+            st.Page("app_pages/data.py", title="Data", icon=":material/table:"),
+            st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("app_pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+            st.Page("app_pages/predict.py", title="Predict", icon=":material/online_prediction:"),
         ],
         "Understand": [
-            st.Page("pages/explain.py", title="Explain", icon=":material/search_insights:"),
+            st.Page("app_pages/explain.py", title="Explain", icon=":material/search_insights:"),
         ],
         "Learn & Quiz": [
-            st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
-            st.Page("pages/quiz.py", title="Quiz", icon=":material/quiz:"),
+            st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
+            st.Page("app_pages/quiz.py", title="Quiz", icon=":material/quiz:"),
         ],
     }
 )

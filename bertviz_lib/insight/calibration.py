@@ -66,11 +66,36 @@ def probabilities(problem_type: str, logits: np.ndarray, temperatures: Sequence[
     return heads.probabilities(problem_type, torch.from_numpy(scaled)).double().numpy()
 
 
+SLIGHT = 0.05  # a temperature within this of 1 moves no probability by more than a few points
+
+
 def effect(temperature: float) -> str:
     """What dividing the logits by `temperature` does to the probabilities, in words."""
     if abs(temperature - 1.0) < 5e-4:  # shown as 1.000: nothing to speak of
         return "leaves the probabilities as they are"
-    return f"{'softens' if temperature > 1 else 'sharpens'} the probabilities"
+    direction = "softens" if temperature > 1 else "sharpens"
+    return f"{'barely ' if abs(temperature - 1.0) < SLIGHT else ''}{direction} the probabilities"
+
+
+def verdict(report: dict) -> str:
+    """Whether the temperature helped on the rows it never saw, in one sentence: the figure to
+    trust before switching the calibrated probabilities on or off."""
+    before, after = report["before"], report["after"]
+    ece = f"ECE {before['ece']:.3f} → {after['ece']:.3f}"
+    loss = f"log loss {before['log_loss']:.3f} → {after['log_loss']:.3f}"
+    lower_ece, lower_loss = after["ece"] <= before["ece"], after["log_loss"] <= before["log_loss"]
+    if lower_ece and lower_loss:
+        return f"On validation rows it was not fitted on, the temperature helped ({ece}, {loss})."
+    if lower_ece or lower_loss:
+        return (
+            f"On validation rows it was not fitted on, the temperature helped one measure and not "
+            f"the other ({ece}, {loss}): a small change either way."
+        )
+    return (
+        f"On validation rows it was not fitted on, the temperature did not help ({ece}, {loss}): "
+        "the model was already about as calibrated as one temperature can make it on this many "
+        "rows, and calibrated and raw probabilities differ little. Either switch setting is fine."
+    )
 
 
 def log_loss(problem_type: str, logits: np.ndarray, truth: np.ndarray, temperature) -> float:

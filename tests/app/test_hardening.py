@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app_pages import studio
 from bertviz_lib import config, data, explain, runs
 from bertviz_lib.cli import main
 from bertviz_lib.config import DataConfig, TrainConfig
@@ -34,7 +35,6 @@ from bertviz_lib.runs import files, launcher
 from bertviz_lib.runs.training_run import run_training
 from bertviz_lib.train import estimate
 from bertviz_lib.train.faults import FAULT_VARIABLE
-from pages import studio
 from tests.helpers import (
     ROOT,
     as_shown,
@@ -138,7 +138,7 @@ def test_the_worker_survives_a_poisoned_run_and_trains_the_next_one(
     assert trained.state == "completed" and trained.loadable
     assert launcher.queue(models) == []
 
-    page = open_page("pages/train.py")  # the session that queued the poisoned run
+    page = open_page("app_pages/train.py")  # the session that queued the poisoned run
     page.session_state[studio.WATCHED_RUN] = poisoned.name
     page.run()
     assert not page.exception
@@ -188,7 +188,7 @@ def test_max_length_is_bounded_by_what_the_model_reads(tmp_path, tiny_model_dir,
 
 
 def test_the_train_page_widgets_carry_the_bounds(models):
-    app = open_page("pages/train.py")
+    app = open_page("app_pages/train.py")
     assert not app.exception
     assert app.number_input(key="setting.epochs").max == config.MAX_EPOCHS
     assert app.number_input(key="setting.batch_size").max == config.MAX_BATCH_SIZE
@@ -281,7 +281,7 @@ def hostile_run(models, tiny_model_dir) -> runs.Run:
 
 
 def test_label_names_never_reach_markdown_as_markup(hostile_run):
-    predict = open_page("pages/predict.py")
+    predict = open_page("app_pages/predict.py")
     predict.text_area[0].set_value("the film was superb")
     predict.button[0].click().run()
     assert not predict.exception
@@ -289,17 +289,17 @@ def test_label_names_never_reach_markdown_as_markup(hostile_run):
     assert LINK_LABEL in answer or FORMULA_LABEL in answer  # shown, literally
     assert_no_markup_from(predict)
 
-    explain_page = open_page("pages/explain.py")
+    explain_page = open_page("app_pages/explain.py")
     explain_page.text_area(key="explain.typed").set_value("the hotel was awful").run()
     assert not explain_page.exception
     assert any("the predicted probability of '" in as_shown(c.value) for c in explain_page.caption)
     assert_no_markup_from(explain_page)
 
-    metrics = open_page("pages/metrics.py")
+    metrics = open_page("app_pages/metrics.py")
     assert not metrics.exception
     assert_no_markup_from(metrics)
 
-    quiz = open_page("pages/quiz.py")
+    quiz = open_page("app_pages/quiz.py")
     quiz.radio(key=studio.QUIZ_MODE).set_value("From your run").run()
     assert not quiz.exception
     options = [option for radio in quiz.radio for option in radio.options]
@@ -311,11 +311,11 @@ def test_label_names_never_reach_markdown_as_markup(hostile_run):
 
 def test_file_names_and_typed_numbers_never_reach_markdown_as_markup(models):
     name = "reviews [Reset password](https://example.org) ![p](https://example.org/p.png).csv"
-    app = open_page("pages/data.py")
+    app = open_page("app_pages/data.py")
     app.radio[0].set_value("My own file").run()
     app.file_uploader[0].set_value((name, reviews_csv(), "text/csv")).run()
     assert not app.exception
-    train = app.switch_page("pages/train.py").run()
+    train = app.switch_page("app_pages/train.py").run()
     train.text_input(key="setting.learning_rate").set_value("![p](https://example.org/p.png)")
     train.run()
     assert not train.exception
@@ -340,7 +340,7 @@ def test_every_csv_field_is_quoted_and_every_separated_part_neutralised():
 
 
 def test_the_tables_on_predict_show_neutralised_cells_for_their_own_csv_button(hostile_run):
-    app = open_page("pages/predict.py")
+    app = open_page("app_pages/predict.py")
     table = b"review\ngreat film;=cmd|' /C calc'!A0\nthe hotel was awful\n"
     app.file_uploader[0].set_value(("new.csv", table, "text/csv")).run()
     next(b for b in app.button if b.label == "Predict the file").click().run()
@@ -352,7 +352,7 @@ def test_the_tables_on_predict_show_neutralised_cells_for_their_own_csv_button(h
 
 
 def test_the_tables_on_metrics_show_neutralised_cells_for_their_own_csv_button(hostile_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     assert not app.exception
     for table in app.dataframe:
         for value in table.value.astype(str).to_numpy().ravel():
@@ -377,7 +377,7 @@ def test_the_app_queues_no_hub_model_it_does_not_list(models, monkeypatch):
 
 def test_the_train_page_refuses_a_hub_id_typed_as_a_folder(models, monkeypatch):
     monkeypatch.setattr(launcher, "ensure_worker", lambda root: None)
-    app = start_training(open_page("pages/train.py"), "meta-llama/Llama-3.1-405B")
+    app = start_training(open_page("app_pages/train.py"), "meta-llama/Llama-3.1-405B")
     assert not app.exception
     assert any("downloads only the hub models it lists" in as_shown(e.value) for e in app.error)
     assert runs.list_runs(models) == []
@@ -405,7 +405,7 @@ def test_a_confusion_matrix_of_many_classes_draws_the_largest_and_sums_the_rest(
 
 def test_predict_caps_the_rows_of_a_file_and_can_be_stopped(trained_tiny_run, monkeypatch):
     monkeypatch.setattr(config, "PREDICT_MAX_ROWS", 10)
-    app = open_page("pages/predict.py")
+    app = open_page("app_pages/predict.py")
     table = "review\n" + "".join(f"the film number {i} was superb\n" for i in range(30))
     app.file_uploader[0].set_value(("many.csv", table.encode(), "text/csv")).run()
     assert any("The file has 30 rows; the first 10 are predicted" in w.value for w in app.warning)
@@ -430,23 +430,24 @@ def test_predictions_of_a_file_are_computed_one_slice_at_a_time(tiny_model_dir, 
 
 def test_a_session_queues_at_most_three_runs(models, stored_model, monkeypatch):
     monkeypatch.setattr(launcher, "ensure_worker", lambda root: None)  # they all stay queued
-    app = start_training(open_page("pages/train.py"), stored_model)
+    app = start_training(open_page("app_pages/train.py"), stored_model)
     for _ in range(3):
         next(b for b in app.button if b.label == "Start training").click().run()
     assert not app.exception
     assert len(runs.list_runs(models)) == config.MAX_QUEUED_PER_SESSION
     assert any("already have 3 runs waiting" in e.value for e in app.error)
-    other = start_training(open_page("pages/train.py"), stored_model)  # another visitor's own 3
+    other = start_training(open_page("app_pages/train.py"), stored_model)  # another visitor's own 3
     assert len(runs.list_runs(models)) == config.MAX_QUEUED_PER_SESSION + 1
     assert not other.error
 
 
 @pytest.mark.parametrize(
-    "page", ["pages/data.py", "pages/train.py", "pages/predict.py", "pages/explain.py"]
+    "page",
+    ["app_pages/data.py", "app_pages/train.py", "app_pages/predict.py", "app_pages/explain.py"],
 )
 def test_every_text_box_has_a_length_limit(trained_tiny_run, page):
     app = open_page(page)
-    if page == "pages/train.py":  # the model folder box too
+    if page == "app_pages/train.py":  # the model folder box too
         app.selectbox[0].set_value("A local folder…").run()
     assert not app.exception
     boxes = [*app.text_input, *app.text_area]
@@ -474,7 +475,7 @@ def test_the_train_page_never_reads_a_whole_metrics_file_while_polling(models, m
         writer.log_event({"event": "evaluation", "step": step, "epoch": step,
                           "metrics": {"accuracy": 0.5 + step / 10}})  # fmt: skip
     monkeypatch.setattr(runs.Run, "events", lambda self: pytest.fail("read the whole file"))
-    app = open_page("pages/train.py")
+    app = open_page("app_pages/train.py")
     assert not app.exception
     writer.log_event({"event": "evaluation", "step": 4, "epoch": 4, "metrics": {"accuracy": 0.9}})
     app.run()
@@ -488,10 +489,10 @@ def test_the_model_zip_is_built_once_per_run(trained_tiny_run, monkeypatch):
     zip_folder = exports.zip_folder
     monkeypatch.setattr(exports, "zip_folder", lambda folder: built.append(folder)
                         or zip_folder(folder))  # fmt: skip
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     app.toggle(key=f"zip-toggle-{trained_tiny_run.run_id}").set_value(True).run()
     app.run()
-    open_page("pages/metrics.py").toggle(key=f"zip-toggle-{trained_tiny_run.run_id}").set_value(
+    open_page("app_pages/metrics.py").toggle(key=f"zip-toggle-{trained_tiny_run.run_id}").set_value(
         True
     ).run()  # another visitor
     assert not app.exception
@@ -602,7 +603,7 @@ def test_the_server_listens_on_this_machine_only_and_hides_tracebacks():
 
 
 def test_home_shows_no_path_of_the_server(models):
-    app = open_page("pages/home.py")
+    app = open_page("app_pages/home.py")
     assert not app.exception
     shown = " ".join(markdown_bodies(app))
     for path in (sys.prefix, str(backbones.bundled_path()), str(ROOT), os.path.expanduser("~")):

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.config import DataConfig
 from bertviz_lib.insight import baseline, calibration, cartography
 from bertviz_lib.model.predict import Predictor
 from bertviz_lib.runs.training_run import run_training
-from pages import studio
 from tests.helpers import open_page, prepared, tiny_config
 
 TEXT = "the film was superb"
@@ -32,7 +32,7 @@ def frames(app) -> list:
 
 
 def test_the_metrics_page_maps_the_data_and_lists_the_suspects(trained_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     assert not app.exception
     assert "Suspected label errors" in [s.value for s in app.subheader]
     key = trained_run.run_id
@@ -54,7 +54,7 @@ def test_the_metrics_page_maps_the_data_and_lists_the_suspects(trained_run):
 
 
 def test_the_metrics_page_puts_the_baseline_beside_the_model(trained_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     written = baseline.read(trained_run.path)
     side_by_side = next(f for f in frames(app) if "fine-tuned minus baseline" in f.columns)
     accuracy = side_by_side.set_index("metric").loc["accuracy"]
@@ -68,9 +68,10 @@ def test_the_metrics_page_puts_the_baseline_beside_the_model(trained_run):
 
 
 def test_the_metrics_page_shows_the_calibration_before_and_after(trained_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     report = calibration.read(trained_run.path)
     assert any(m.value.startswith("**Temperature ") for m in app.markdown)
+    assert f"**{calibration.verdict(report)}**" in [m.value for m in app.markdown]
     table = next(f for f in frames(app) if "ECE after" in f.columns)
     assert table["ECE before"][0] == pytest.approx(report["before"]["ece"])
     assert table["ECE after"][0] == pytest.approx(report["after"]["ece"])
@@ -88,7 +89,7 @@ def test_a_run_right_on_every_validation_row_says_its_temperature_changes_nothin
     calibration.write(
         trained_run.path, {**report, "temperatures": [1.0], "unchanged": calibration.UNCHANGED}
     )
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     assert calibration.UNCHANGED in [info.value for info in app.info]
     said = next(m.value for m in app.markdown if m.value.startswith("**Temperature "))
     assert said.startswith("**Temperature 1.000**")
@@ -99,7 +100,7 @@ def test_a_multi_label_run_lists_a_temperature_per_label(models, tiny_model_dir)
     data = prepared("multi_label")
     config = tiny_config(tiny_model_dir, problem_type="multi_label", epochs=3)
     run_training(data, DataConfig(), config, runs.create_run(models))
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     assert not app.exception
     table = next(f for f in frames(app) if "temperature" in f.columns)
     assert table["label"].tolist() == data.train.label_names
@@ -111,7 +112,7 @@ def chart_probabilities(app) -> list[float]:
 
 
 def test_predict_shows_calibrated_probabilities_unless_switched_off(trained_run):
-    app = open_page("pages/predict.py")
+    app = open_page("app_pages/predict.py")
     assert app.toggle(key=studio.CALIBRATED).value is True
     app.text_area[0].set_value(TEXT)
     app.button[0].click().run()
@@ -132,7 +133,7 @@ def test_explain_attributes_the_calibrated_probability_unless_switched_off(train
         [f"{row.max():.1%}" for row in model.predict_proba(texts)] for model in models
     ]
     text, calibrated, raw = next(t for t in zip(texts, *written, strict=True) if t[1] != t[2])
-    app = open_page("pages/explain.py")
+    app = open_page("app_pages/explain.py")
     app.text_area(key="explain.typed").set_value(text).run()
     assert not app.exception
 
@@ -146,7 +147,7 @@ def test_explain_attributes_the_calibrated_probability_unless_switched_off(train
 
 
 def test_the_model_zip_can_leave_the_temperature_out(trained_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     key = trained_run.run_id
     app.toggle(key=f"zip-toggle-{key}").set_value(True).run()
     assert app.checkbox(key=f"zip-calibrated-{key}").value is True

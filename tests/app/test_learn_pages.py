@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app_pages import studio
 from bertviz_lib.learn.quiz import load_bank
-from pages import studio
 from tests.helpers import open_page
 
 BANK = load_bank()
@@ -19,7 +19,7 @@ def button(app, label: str):
 
 
 def test_learn_page_computes_every_lesson_live():
-    app = open_page("pages/learn.py")
+    app = open_page("app_pages/learn.py")
     assert not app.exception
     assert len(app.expander) == 8
     tokens = app.dataframe[0].value
@@ -40,7 +40,7 @@ def test_learn_page_computes_every_lesson_live():
 
 
 def test_a_one_output_head_shows_its_threshold_decision_not_an_argmax():
-    app = open_page("pages/learn.py")
+    app = open_page("app_pages/learn.py")
     model = next(s for s in app.selectbox if s.label == "Model")
     model.set_value(model.options[1]).run()
     assert not app.exception
@@ -58,7 +58,7 @@ def unescaped(markdown: str) -> str:
 
 
 def test_a_lesson_sends_the_learner_to_practice_on_its_topic():
-    app = open_page("pages/learn.py")
+    app = open_page("app_pages/learn.py")
     app.button(key="practise-2").click().run()
     assert not app.exception
     assert app.session_state[studio.QUIZ_MODE] == "Practice"
@@ -68,7 +68,7 @@ def test_a_lesson_sends_the_learner_to_practice_on_its_topic():
 
 
 def test_flashcards_are_rated_and_a_card_not_known_comes_back_soon():
-    app = choose_mode(open_page("pages/quiz.py"), "Recall & Review")
+    app = choose_mode(open_page("app_pages/quiz.py"), "Recall & Review")
     first = app.subheader[0].value
     card = next(c for c in BANK.flashcards if c.prompt == first)
     button(app, "Reveal the answer").click().run()
@@ -85,7 +85,7 @@ def test_flashcards_are_rated_and_a_card_not_known_comes_back_soon():
 
 
 def test_a_marked_test_shows_shuffled_options_and_per_option_feedback_and_records_once():
-    app = choose_mode(open_page("pages/quiz.py"), "Test")
+    app = choose_mode(open_page("app_pages/quiz.py"), "Test")
     questions = app.session_state["test.questions"]
     attempt = app.session_state["test.attempt"]
     assert len(questions) == 10
@@ -114,7 +114,7 @@ def test_a_marked_test_shows_shuffled_options_and_per_option_feedback_and_record
 
 
 def test_practice_gives_hint_feedback_and_serves_the_missed_question_until_none_is_due():
-    app = choose_mode(open_page("pages/quiz.py"), "Practice")
+    app = choose_mode(open_page("app_pages/quiz.py"), "Practice")
     question = app.session_state["practice.question"]
     assert question.hint in [m.value for m in app.markdown]  # the hint waits in its expander
     wrong = next(o for o in question.options if o != question.answer)
@@ -143,7 +143,7 @@ def test_practice_gives_hint_feedback_and_serves_the_missed_question_until_none_
 
 
 def test_explain_it_refuses_a_negated_answer_shows_the_misconception_and_keeps_ticks_apart():
-    app = choose_mode(open_page("pages/quiz.py"), "Explain it")
+    app = choose_mode(open_page("app_pages/quiz.py"), "Explain it")
     app.selectbox(key="explain_it.q").set_value(BANK.get("explain-cls")).run()
     app.text_area(key="explain_it.text.explain-explain-cls-0").set_value(
         "[CLS] is placed at the end of the input, after the last word. It does not use "
@@ -169,7 +169,7 @@ def test_explain_it_refuses_a_negated_answer_shows_the_misconception_and_keeps_t
 
 
 def test_explain_it_credits_a_paraphrase_and_cites_the_learners_sentence():
-    app = choose_mode(open_page("pages/quiz.py"), "Explain it")
+    app = choose_mode(open_page("app_pages/quiz.py"), "Explain it")
     app.selectbox(key="explain_it.q").set_value(BANK.get("explain-cls")).run()
     app.text_area(key="explain_it.text.explain-explain-cls-0").set_value(
         "A special marker is placed ahead of the words, in the leading slot. It mixes in "
@@ -183,7 +183,7 @@ def test_explain_it_credits_a_paraphrase_and_cites_the_learners_sentence():
 
 
 def test_questions_from_your_run_come_with_answers_from_its_files(trained_run):
-    app = choose_mode(open_page("pages/quiz.py"), "From your run")
+    app = choose_mode(open_page("app_pages/quiz.py"), "From your run")
     assert not app.exception
     caption = next(c.value for c in app.caption if "answers come from this run" in c.value)
     assert int(caption.split()[0]) >= 3

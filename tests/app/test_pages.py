@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.config import MAX_EPOCHS
-from pages import studio
 from tests.helpers import (
     REVIEWS,
     as_shown,
@@ -23,7 +23,7 @@ from tests.helpers import (
 
 
 def test_data_page_reads_an_upload_and_keeps_it_for_training(models):
-    app = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    app = upload(open_page("app_pages/data.py"), "reviews.csv", REVIEWS)
     assert not app.exception
     assert app.selectbox[0].value == "comment" and app.selectbox[1].value == "stars"
     assert any("Ready: 48 training and 12 validation rows" in m for m in messages(app, "success"))
@@ -33,7 +33,7 @@ def test_data_page_reads_an_upload_and_keeps_it_for_training(models):
 
 
 def test_a_wrong_label_column_is_reported_and_the_earlier_data_kept(models):
-    app = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    app = upload(open_page("app_pages/data.py"), "reviews.csv", REVIEWS)
     app.selectbox[1].set_value("comment").run()  # the text column picked as labels too
     assert not app.exception
     errors = " ".join(messages(app, "error"))
@@ -51,7 +51,7 @@ def test_a_wrong_label_column_is_reported_and_the_earlier_data_kept(models):
     ],
 )
 def test_bad_uploads_get_a_clear_message(models, content, expected):
-    app = upload(open_page("pages/data.py"), "bad.csv", content)
+    app = upload(open_page("app_pages/data.py"), "bad.csv", content)
     assert not app.exception
     assert expected in " ".join(messages(app, "error")).lower()
 
@@ -59,14 +59,14 @@ def test_bad_uploads_get_a_clear_message(models, content, expected):
 def test_html_in_texts_is_shown_as_text(models):
     hostile = (b"text,label\n" + b"<script>alert(1)</script> nice,good\n" * 5
                + b"<img src=x onerror=alert(2)> bad,bad\n" * 5)  # fmt: skip
-    app = upload(open_page("pages/data.py"), "html.csv", hostile)
+    app = upload(open_page("app_pages/data.py"), "html.csv", hostile)
     assert not app.exception
     preview = app.dataframe[0].value
     assert "<script>alert(1)</script> nice" in set(preview["text"])
 
 
 def test_metrics_page_shows_every_dashboard_element(trained_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     assert not app.exception
     labels = [m.label for m in app.metric]
     assert "Accuracy" in labels and "Macro-F1" in labels
@@ -78,7 +78,7 @@ def test_metrics_page_shows_every_dashboard_element(trained_run):
 
 
 def test_predict_page_predicts_a_typed_text(trained_run):
-    app = open_page("pages/predict.py")
+    app = open_page("app_pages/predict.py")
     app.text_area[0].set_value("the film was superb")
     app.button[0].click().run()
     assert not app.exception
@@ -87,7 +87,7 @@ def test_predict_page_predicts_a_typed_text(trained_run):
 
 
 def test_pages_without_runs_say_how_to_get_one(models):
-    for page in ("pages/metrics.py", "pages/predict.py"):
+    for page in ("app_pages/metrics.py", "app_pages/predict.py"):
         app = open_page(page)
         assert not app.exception
         assert "No" in app.info[0].value
@@ -96,29 +96,29 @@ def test_pages_without_runs_say_how_to_get_one(models):
 def test_train_page_trains_to_completion_and_a_reload_shows_it(
     models, stored_model, no_workers_left
 ):
-    app = start_training(open_page("pages/train.py"), stored_model)
+    app = start_training(open_page("app_pages/train.py"), stored_model)
     assert not app.exception
     run_id = app.session_state[studio.WATCHED_RUN]
     run = runs.load_run(run_id, models)
     wait_for(lambda: run.state == "completed", "the run to complete")
 
-    reloaded = open_page("pages/train.py")  # a new session: the browser tab was reloaded
+    reloaded = open_page("app_pages/train.py")  # a new session: the browser tab was reloaded
     assert not reloaded.exception
     assert studio.WATCHED_RUN not in reloaded.session_state
     assert any(f"**{run_id}** — completed" in as_shown(m.value) for m in reloaded.markdown)
-    metrics = open_page("pages/metrics.py")
+    metrics = open_page("app_pages/metrics.py")
     assert run_id in metrics.multiselect[0].value
 
 
 def test_the_validation_rows_the_data_page_shows_are_the_ones_the_run_is_scored_on(
     models, stored_model, no_workers_left
 ):
-    app = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    app = upload(open_page("app_pages/data.py"), "reviews.csv", REVIEWS)
     app.number_input(key="data.seed").set_value(7).run()
     previewed = app.session_state[studio.DATASET].prepared.validation.texts
-    default_split = upload(open_page("pages/data.py"), "reviews.csv", REVIEWS)
+    default_split = upload(open_page("app_pages/data.py"), "reviews.csv", REVIEWS)
     assert previewed != default_split.session_state[studio.DATASET].prepared.validation.texts
-    app = start_training(app.switch_page("pages/train.py").run(), stored_model, epochs=1)
+    app = start_training(app.switch_page("app_pages/train.py").run(), stored_model, epochs=1)
     run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: run.state == "completed", "the run to complete")
     assert run.config["train"]["seed"] == 7
@@ -126,10 +126,10 @@ def test_the_validation_rows_the_data_page_shows_are_the_ones_the_run_is_scored_
 
 
 def test_a_reload_during_training_shows_the_run_where_it_is(models, stored_model, no_workers_left):
-    app = start_training(open_page("pages/train.py"), stored_model, epochs=MAX_EPOCHS)
+    app = start_training(open_page("app_pages/train.py"), stored_model, epochs=MAX_EPOCHS)
     run = runs.load_run(app.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: run.state == "running" and run.events(), "the run to start")
-    reloaded = open_page("pages/train.py")
+    reloaded = open_page("app_pages/train.py")
     shown = " ".join(as_shown(m.value) for m in reloaded.markdown)
     assert f"**{run.run_id}** — running" in shown
 
@@ -137,10 +137,10 @@ def test_a_reload_during_training_shows_the_run_where_it_is(models, stored_model
 def test_a_second_start_while_one_runs_is_queued_with_its_place(
     models, stored_model, no_workers_left
 ):
-    first = start_training(open_page("pages/train.py"), stored_model, epochs=MAX_EPOCHS)
+    first = start_training(open_page("app_pages/train.py"), stored_model, epochs=MAX_EPOCHS)
     first_run = runs.load_run(first.session_state[studio.WATCHED_RUN], models)
     wait_for(lambda: first_run.state == "running", "the first run to start")
-    second = start_training(open_page("pages/train.py"), stored_model)
+    second = start_training(open_page("app_pages/train.py"), stored_model)
     second_id = second.session_state[studio.WATCHED_RUN]
     assert second_id != first_run.run_id
     second.run()
@@ -148,7 +148,7 @@ def test_a_second_start_while_one_runs_is_queued_with_its_place(
 
 
 def test_predict_page_predicts_an_uploaded_file(trained_run):
-    app = open_page("pages/predict.py")
+    app = open_page("app_pages/predict.py")
     table = b"id,review\n1,the film was superb\n2,the hotel was awful\n3,=HYPERLINK(1)\n"
     app.file_uploader[0].set_value(("new.csv", table, "text/csv")).run()
     assert app.selectbox[1].value == "review"
@@ -164,7 +164,7 @@ def test_predict_page_predicts_an_uploaded_file(trained_run):
 def test_metrics_page_handles_binary_and_multi_label_runs(models, trained_runs, problem_type):
     data = prepared(problem_type)
     copy_run(trained_runs(problem_type), models)
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     assert not app.exception
     labels = [m.label for m in app.metric]
     assert ("Micro-F1" in labels) == (problem_type == "multi_label")
@@ -174,7 +174,7 @@ def test_metrics_page_handles_binary_and_multi_label_runs(models, trained_runs, 
 
 
 def test_explain_page_shows_checked_attributions_and_attention(trained_run):
-    app = open_page("pages/explain.py")
+    app = open_page("app_pages/explain.py")
     app.text_area(key="explain.typed").set_value("the film was <img src=x onerror=alert(1)> superb")
     app.run()
     assert not app.exception
@@ -203,7 +203,7 @@ def test_explain_page_shows_checked_attributions_and_attention(trained_run):
 
 
 def test_explain_takes_a_validation_example_or_a_text_sent_from_metrics(trained_run):
-    app = open_page("pages/explain.py")
+    app = open_page("app_pages/explain.py")
     app.radio(key="explain.source").set_value("A validation example").run()
     assert not app.exception
     example = app.selectbox(key="explain.example").value
@@ -219,7 +219,7 @@ def test_explain_takes_a_validation_example_or_a_text_sent_from_metrics(trained_
 
 
 def test_deleting_a_run_on_metrics_removes_its_folder_and_data(trained_run):
-    app = open_page("pages/metrics.py")
+    app = open_page("app_pages/metrics.py")
     key = trained_run.run_id
     assert app.button(key=f"delete-{key}").disabled  # not without the confirmation
     app.checkbox(key=f"sure-{key}").check().run()
@@ -234,7 +234,7 @@ def test_a_model_folder_outside_the_store_is_refused_on_the_train_page(
     models, tiny_model_dir, typed
 ):
     outside = str(Path(tiny_model_dir).resolve())
-    app = start_training(open_page("pages/train.py"), typed.format(outside=outside))
+    app = start_training(open_page("app_pages/train.py"), typed.format(outside=outside))
     assert not app.exception
     errors = messages(app, "error")
     assert any("outside the model store" in e or "may not use '..'" in e for e in errors), errors

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from pages import studio
+from app_pages import studio
 from tests.helpers import as_shown, open_page, upload
 
 SECRET_NAME = "private-reviews-of-alice.csv"
@@ -30,12 +30,12 @@ def shown_text(app: AppTest) -> str:
 
 
 def test_an_upload_in_one_session_is_absent_from_another(models):
-    alice = upload(open_page("pages/data.py"), SECRET_NAME, SECRET_ROWS)
+    alice = upload(open_page("app_pages/data.py"), SECRET_NAME, SECRET_ROWS)
     assert not alice.exception
     assert alice.session_state[studio.DATASET].file_name == SECRET_NAME
     assert "alicesecret" in shown_text(alice)  # the marker shows where it should
 
-    bob = open_page("pages/data.py")
+    bob = open_page("app_pages/data.py")
     assert not bob.exception
     assert studio.DATASET not in bob.session_state or (
         bob.session_state[studio.DATASET].file_name != SECRET_NAME
@@ -47,7 +47,7 @@ def test_an_upload_in_one_session_is_absent_from_another(models):
     assert SECRET_NAME not in shown_text(bob) and "alicesecret" not in shown_text(bob)
     assert any("Upload a file to start" in info.value for info in bob.info)
 
-    bob_train = open_page("pages/train.py")
+    bob_train = open_page("app_pages/train.py")
     assert not bob_train.exception
     lines = [as_shown(m.value) for m in bob_train.markdown]
     data_line = next(line for line in lines if line.startswith("**Data:**"))
@@ -56,7 +56,7 @@ def test_an_upload_in_one_session_is_absent_from_another(models):
     assert bob_data.from_sample
     assert not any("alicesecret" in text for text in bob_data.prepared.train.texts)
 
-    alice.switch_page("pages/train.py").run()  # Alice still has her own data
+    alice.switch_page("app_pages/train.py").run()  # Alice still has her own data
     assert not alice.exception
     assert any(SECRET_NAME in as_shown(m.value) for m in alice.markdown)
 
@@ -66,7 +66,7 @@ def predicted(app: AppTest) -> list[str]:
 
 
 def test_two_sessions_predicting_different_texts_see_only_their_own(trained_run):
-    alice, bob = open_page("pages/predict.py"), open_page("pages/predict.py")
+    alice, bob = open_page("app_pages/predict.py"), open_page("app_pages/predict.py")
     alice.text_area[0].set_value("the film was superb")  # both type before either clicks
     bob.text_area[0].set_value("the hotel was awful")
     alice.button[0].click()

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.config import MAX_EPOCHS
 from bertviz_lib.train.faults import FAULT_VARIABLE
-from pages import studio
 from tests.helpers import as_shown, open_page, start_training, wait_for
 
 pytestmark = pytest.mark.e2e  # a real browser or the real training process
@@ -40,7 +40,7 @@ def record(fault: str, run: runs.Run, page: dict) -> None:
 
 def train_with_fault(fault: str, model: str, epochs: int, monkeypatch) -> runs.Run:
     monkeypatch.setenv(FAULT_VARIABLE, fault)
-    app = start_training(open_page("pages/train.py"), model, epochs=epochs)
+    app = start_training(open_page("app_pages/train.py"), model, epochs=epochs)
     assert not app.exception
     return runs.load_run(app.session_state[studio.WATCHED_RUN])
 
@@ -87,7 +87,7 @@ def test_each_fault_ends_in_a_plain_message_and_only_whole_models_are_listed(
     wait_for(lambda: run.state in ENDED, "the run to end")
     monkeypatch.delenv(FAULT_VARIABLE)
 
-    page = open_page("pages/train.py")  # a new session, as after a reload
+    page = open_page("app_pages/train.py")  # a new session, as after a reload
     assert not page.exception
     messages = shown(page)
     record(fault, run, messages)
@@ -97,7 +97,7 @@ def test_each_fault_ends_in_a_plain_message_and_only_whole_models_are_listed(
     listed = [r.run_id for r in runs.list_runs(models) if r.loadable]
     assert listed == ([run.run_id] if loadable else [])
     if not loadable:  # the pages that need a model say there is none, and keep serving
-        assert "No" in open_page("pages/predict.py").info[0].value
+        assert "No" in open_page("app_pages/predict.py").info[0].value
 
 
 def test_a_killed_training_reads_interrupted_on_the_page(
@@ -111,7 +111,7 @@ def test_a_killed_training_reads_interrupted_on_the_page(
     os.kill(run.status["pid"], signal.SIGKILL)
     wait_for(lambda: run.status.get("state") == "interrupted", "the worker to settle the run")
 
-    page = open_page("pages/train.py")
+    page = open_page("app_pages/train.py")
     messages = shown(page)
     record("sigkill", run, messages)
     assert run.state == "interrupted" and not run.loadable

@@ -109,6 +109,22 @@ def test_the_temperature_s_effect_reads_as_what_it_does():
     assert calibration.effect(1.0) == "leaves the probabilities as they are"
     assert calibration.effect(1.59) == "softens the probabilities"
     assert calibration.effect(0.49) == "sharpens the probabilities"
+    assert calibration.effect(0.992) == "barely sharpens the probabilities"
+
+
+def test_the_verdict_says_whether_the_held_out_rows_got_better():
+    logits, truth = drawn("single_label", [2.0, 2.0, 2.0], rows=2000)  # overconfident by 2x
+    helped = calibration.calibrate("single_label", logits * 1.0, truth, ["a", "b", "c"])
+    assert helped["after"]["ece"] < helped["before"]["ece"]
+    assert "the temperature helped" in calibration.verdict(helped)
+    worse = {
+        "before": {"ece": 0.015, "log_loss": 0.107},
+        "after": {"ece": 0.019, "log_loss": 0.116},
+    }
+    said = calibration.verdict(worse)
+    assert "did not help" in said and "0.015 → 0.019" in said
+    mixed = {"before": {"ece": 0.05, "log_loss": 0.30}, "after": {"ece": 0.04, "log_loss": 0.31}}
+    assert "helped one measure and not the other" in calibration.verdict(mixed)
 
 
 def test_too_few_validation_rows_keep_the_model_as_it_is():

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import ROOT
 
 SOURCES = sorted(
-    [*(ROOT / "bertviz_lib").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
+    [*(ROOT / "bertviz_lib").rglob("*.py"), *(ROOT / "app_pages").glob("*.py"), ROOT / "app.py"]
 )
 BUILTINS_THAT_RUN_CODE = {"eval", "exec", "compile", "__import__"}
 FORBIDDEN_MODULES = {"pickle", "dill", "joblib", "marshal", "shelve", "cloudpickle"}

@@ -180,7 +180,7 @@ def test_the_overfitting_prompt_scores_how_you_would_notice_it():
 
 
 def test_the_content_fixes_of_the_issue_are_in_the_bank_the_learn_page_and_the_settings():
-    texts = BANK_TEXT + (ROOT / "pages" / "learn.py").read_text()
+    texts = BANK_TEXT + (ROOT / "app_pages" / "learn.py").read_text()
     for wrong in ("doubles the steps", "only attribution answers", "climbs from 0",
                   "MSE is not a classification metric"):  # fmt: skip
         assert wrong not in texts, wrong
@@ -233,9 +233,9 @@ def item(**overrides) -> dict:
 
 
 def test_a_valid_item_parses_into_a_question_with_feedback_per_option():
-    bank = parse_bank({"questions": [item(live={"page": "pages/learn.py", "label": "Go"})]})
+    bank = parse_bank({"questions": [item(live={"page": "app_pages/learn.py", "label": "Go"})]})
     question = bank.get("sample")
-    assert question.answer_index == 2 and question.live.page == "pages/learn.py"
+    assert question.answer_index == 2 and question.live.page == "app_pages/learn.py"
     assert question.why("1") == "because 1"
     with pytest.raises(ValueError, match="not one of the options"):
         question.why("7")

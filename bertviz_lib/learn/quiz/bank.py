@@ -31,7 +31,7 @@ ORIGINS = ("bank", "drawn", "run")  # bank.yaml, drawn.py (new numbers per attem
 SERVED_AGAIN = ORIGINS[:2]  # the origins Practice can serve again, so a miss can come back
 MIN_OPTIONS, MAX_OPTIONS = 3, 5
 MIN_CHECKLIST, MAX_CHECKLIST = 4, 6
-LIVE_PAGE = re.compile(r"^pages/[a-z_]+\.py$")
+LIVE_PAGE = re.compile(r"^app_pages/[a-z_]+\.py$")
 QUESTION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 # Topics group questions for the per-topic breakdown of a test and for mastery.
@@ -357,7 +357,7 @@ def _optional_problems(item: Mapping) -> list[str]:
         and _text(live.get("label"))
         and LIVE_PAGE.match(str(live.get("page", "")))
     ):
-        problems.append("'live' needs a 'page' like pages/explain.py and a 'label'")
+        problems.append("'live' needs a 'page' like app_pages/explain.py and a 'label'")
     for key in ("code", "snippet"):
         if key in item and not _text(item[key]):
             problems.append(f"'{key}' must be a non-empty string when given")

@@ -21,7 +21,7 @@ from bertviz_lib.learn.quiz.bank import LiveLink, Question
 
 BANK_SEED = 0  # the seed of the instance the bank holds
 CLASSES = ("billing", "tech", "sales")  # the three teams of the confusion-matrix questions
-METRICS_PAGE = LiveLink("pages/metrics.py", "The confusion matrix on the Metrics page")
+METRICS_PAGE = LiveLink("app_pages/metrics.py", "The confusion matrix on the Metrics page")
 
 Generator = Callable[[random.Random], Question]
 
@@ -308,7 +308,7 @@ def threshold_from_pr_table(rng: random.Random) -> Question:
             "Taking the highest threshold because precision is highest there.",
             "Keeping 0.5 because it is the default.",
         ),
-        live=LiveLink("pages/metrics.py", "The precision-recall curve on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "The precision-recall curve on the Metrics page"),
     )
 
 
@@ -366,7 +366,7 @@ def early_stopping_from_losses(rng: random.Random) -> Question:
             "Keeping the last epoch's weights.",
             "Following the training loss, which keeps falling.",
         ),
-        live=LiveLink("pages/metrics.py", "Loss curves on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "Loss curves on the Metrics page"),
     )
 
 
@@ -418,7 +418,7 @@ def steps_and_warmup(rng: random.Random) -> Question:
             "Counting texts instead of batches.",
             "Taking the warm-up ratio of one epoch.",
         ),
-        live=LiveLink("pages/metrics.py", "The learning-rate chart on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "The learning-rate chart on the Metrics page"),
     )
 
 
@@ -467,7 +467,7 @@ def brier_from_predictions(rng: random.Random) -> Question:
             "Using absolute gaps instead of squared ones.",
             "Thresholding first, which throws the probabilities away.",
         ),
-        live=LiveLink("pages/metrics.py", "The reliability diagram on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "The reliability diagram on the Metrics page"),
     )
 
 
@@ -512,7 +512,7 @@ def class_weight_from_counts(rng: random.Random) -> Question:
             "Weighting by the class's share, which makes the rare class count even less.",
             "Mixing up the balanced weight with a sigmoid head's positive weight.",
         ),
-        live=LiveLink("pages/train.py", "The class-weights setting on the Train page"),
+        live=LiveLink("app_pages/train.py", "The class-weights setting on the Train page"),
     )
 
 

@@ -178,7 +178,7 @@ def lowest_recall(facts: RunFacts) -> Question | None:
             "Answering with the class of lowest precision, which divides by predictions instead.",
             "Picking the smallest class: a rare class can still be found every time.",
         ),
-        live=LiveLink("pages/metrics.py", "Per-class scores on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "Per-class scores on the Metrics page"),
     )
 
 
@@ -249,7 +249,7 @@ def _top_token_question(facts: RunFacts, predictor, text: str, rng) -> Question 
             "Assuming the longest or rarest word matters most.",
             "Reading the attention map instead of the attributions.",
         ),
-        live=LiveLink("pages/explain.py", "Explain this sentence on the Explain page"),
+        live=LiveLink("app_pages/explain.py", "Explain this sentence on the Explain page"),
     )
 
 
@@ -294,7 +294,7 @@ def learning_rate(facts: RunFacts) -> Question | None:
             "Using a from-scratch learning rate such as 1e-3 for a pre-trained encoder.",
             "Thinking any learning rate works as long as there are enough epochs.",
         ),
-        live=LiveLink("pages/train.py", "The learning-rate setting on the Train page"),
+        live=LiveLink("app_pages/train.py", "The learning-rate setting on the Train page"),
     )
 
 
@@ -344,7 +344,7 @@ def most_confused(facts: RunFacts) -> Question | None:
             "Swapping rows and columns, which turns 'A predicted as B' into 'B predicted as A'.",
             "Reading the largest cell overall, which is usually a correct (diagonal) one.",
         ),
-        live=LiveLink("pages/metrics.py", "The confusion matrix on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "The confusion matrix on the Metrics page"),
     )
 
 
@@ -388,7 +388,7 @@ def confusion_count(facts: RunFacts) -> Question | None:
             "Reading the column as the true class.",
             "Giving the row total, which counts every example of the class.",
         ),
-        live=LiveLink("pages/metrics.py", "The confusion matrix on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "The confusion matrix on the Metrics page"),
     )
 
 
@@ -447,7 +447,7 @@ def warmup_steps(facts: RunFacts) -> Question | None:
             "Taking the ratio of one epoch's steps instead of all steps.",
             "Thinking warm-up is counted in epochs.",
         ),
-        live=LiveLink("pages/metrics.py", "The learning-rate chart on the Metrics page"),
+        live=LiveLink("app_pages/metrics.py", "The learning-rate chart on the Metrics page"),
     )
 
 

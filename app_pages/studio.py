@@ -61,7 +61,7 @@ def loadable_runs() -> list[runs.Run]:
     ready = [run for run in runs.list_runs() if run.loadable]
     if not ready:
         st.info("No trained run yet.")
-        st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
+        st.page_link("app_pages/train.py", label="Train one", icon=":material/model_training:")
         st.stop()
     return ready
 
@@ -107,13 +107,13 @@ def practise(topic: str) -> None:
     """Send the learner from a lesson to practice questions on its topic."""
     st.session_state[QUIZ_MODE] = "Practice"
     st.session_state[QUIZ_TOPIC] = topic
-    st.switch_page("pages/quiz.py")
+    st.switch_page("app_pages/quiz.py")
 
 
 def open_in_explain(run_id: str, text: str) -> None:
     st.session_state[CHOSEN_RUN] = run_id
     st.session_state[EXPLAIN_TEXT] = text
-    st.switch_page("pages/explain.py")
+    st.switch_page("app_pages/explain.py")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -3,12 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from app_pages import insight_tabs, studio
 from bertviz_lib import runs
 from bertviz_lib.config import CONFUSION_TOP_CLASSES
 from bertviz_lib.report import charts, exports
 from bertviz_lib.report.render import markdown_literal
 from bertviz_lib.runs import predictions
-from pages import insight_tabs, studio
 
 HEADLINE = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1",
             "roc_auc": "ROC-AUC", "ece": "ECE"}  # fmt: skip

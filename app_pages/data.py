@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib import data
 from bertviz_lib.config import (
     LABEL_DELIMITER,
@@ -15,7 +16,6 @@ from bertviz_lib.config import (
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.report import charts
 from bertviz_lib.report.render import markdown_literal
-from pages import studio
 
 st.title("Data")
 previous = st.session_state.get(studio.DATASET)
@@ -128,4 +128,4 @@ st.success(
     f"Ready: {len(train)} training and {len(validation)} validation rows, "
     f"{len(train.label_names)} labels, {train.problem_type.replace('_', '-')}."
 )
-st.page_link("pages/train.py", label="Go on to Train", icon=":material/model_training:")
+st.page_link("app_pages/train.py", label="Go on to Train", icon=":material/model_training:")

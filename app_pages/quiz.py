@@ -7,6 +7,7 @@ import random
 import pandas as pd
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.config import MAX_TYPED_TEXT_CHARS
 from bertviz_lib.learn import lessons
@@ -27,7 +28,6 @@ from bertviz_lib.learn.quiz import (
 )
 from bertviz_lib.learn.quiz.meaning import warm_up
 from bertviz_lib.report.render import markdown_literal
-from pages import studio
 
 MODES = ["Recall & Review", "Test", "Practice", "Explain it", "From your run"]
 PROGRESS = "quiz.progress"

@@ -24,7 +24,7 @@ st.subheader("Latest runs")
 latest = runs.list_runs()[:10]
 if not latest:
     st.info("No runs yet: choose your data (or keep the bundled sample), then train.")
-    st.page_link("pages/data.py", label="Start with Data", icon=":material/table:")
+    st.page_link("app_pages/data.py", label="Start with Data", icon=":material/table:")
 else:
     st.dataframe(
         [

@@ -3,12 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib import data
 from bertviz_lib.config import MAX_TYPED_TEXT_CHARS, PREDICT_BATCH_ROWS, PREDICT_MAX_ROWS
 from bertviz_lib.report import charts, exports
 from bertviz_lib.report.render import markdown_literal
 from bertviz_lib.runs import predictions as predictions_csv
-from pages import studio
 
 STOP = "predict.stop"
 

@@ -3,13 +3,13 @@
 import pandas as pd
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.config import MAX_TYPED_TEXT_CHARS
 from bertviz_lib.learn import lessons
 from bertviz_lib.learn.quiz import TOPICS
 from bertviz_lib.report import exports
 from bertviz_lib.report.render import markdown_literal
-from pages import studio
 
 
 def practise_button(topic: str, index: int) -> None:
@@ -82,7 +82,7 @@ def fine_tuning() -> None:
         "there, and report the final number on a test set kept out of every choice."
     )
     st.page_link(
-        "pages/train.py", label="Fine-tune the bundled model", icon=":material/model_training:"
+        "app_pages/train.py", label="Fine-tune the bundled model", icon=":material/model_training:"
     )
 
 
@@ -283,7 +283,7 @@ def explanations() -> None:
     )
     snippet("integrated_gradients_completeness")
     st.page_link(
-        "pages/explain.py", label="Explain your own text", icon=":material/search_insights:"
+        "app_pages/explain.py", label="Explain your own text", icon=":material/search_insights:"
     )
 
 

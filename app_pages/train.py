@@ -4,6 +4,7 @@ import contextlib
 
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.config import (
     LISTED_HUB_MODELS,
@@ -17,7 +18,6 @@ from bertviz_lib.report import charts
 from bertviz_lib.report.render import markdown_literal
 from bertviz_lib.runs import launcher
 from bertviz_lib.train.estimate import training_seconds
-from pages import studio
 
 LOCAL = "A local folder…"
 EVENTS_READ = "train.events_read"  # run id -> (offset in metrics.jsonl, the events before it)
@@ -36,7 +36,7 @@ st.markdown(
     f"{len(prepared.validation)} validation rows, {len(prepared.train.label_names)} labels "
     f"({prepared.train.problem_type.replace('_', '-')}). **Device:** {describe(device)}."
 )
-st.page_link("pages/data.py", label="Change the data", icon=":material/table:")
+st.page_link("app_pages/data.py", label="Change the data", icon=":material/table:")
 
 choice = st.selectbox(
     "Model", ["bundled", *LISTED_HUB_MODELS, LOCAL],
@@ -174,7 +174,7 @@ def show_run(run: runs.Run) -> None:
     elif state in ("completed", "cancelled"):
         st.success(markdown_literal(run.status.get("message") or "Done."))
     if run.loadable:
-        st.page_link("pages/metrics.py", label="See its metrics", icon=":material/monitoring:")
+        st.page_link("app_pages/metrics.py", label="See its metrics", icon=":material/monitoring:")
     if state in ("queued", "running") and st.button("Cancel", key=f"cancel-{run.run_id}"):
         name = markdown_literal(run.run_id)
         st.toast(f"Cancelling {name}…" if launcher.cancel(run) else f"{name} had already ended.")

@@ -6,6 +6,7 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib.config import IG_TOLERANCE, MAX_TYPED_TEXT_CHARS
 from bertviz_lib.explain import (
     ACROSS_DATA_TOLERANCE,
@@ -21,7 +22,6 @@ from bertviz_lib.explain import (
 )
 from bertviz_lib.explain.attention import rank_agreement
 from bertviz_lib.report import charts, render
-from pages import studio
 
 
 def choose_text(run) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages import studio
 from bertviz_lib import runs
 from bertviz_lib.insight import baseline, calibration, cartography
 from bertviz_lib.report import charts, exports
 from bertviz_lib.report.render import markdown_literal
-from pages import studio
 
 NO_MAP = (
     "This run has no data map: it stopped before its first epoch ended, or was trained before "
@@ -127,6 +127,7 @@ def calibration_tab(run: runs.Run, key: str) -> None:
         "them. Predict, Explain and the exported model use it unless you switch it off."
     )
     before, after = report["before"], report["after"]
+    st.markdown(f"**{calibration.verdict(report)}**")
     rows = [
         {"rows": "all (after: each half by the other's temperature)",
          "ECE before": before["ece"], "ECE after": after["ece"],

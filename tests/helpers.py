@@ -5,9 +5,12 @@ Fixtures live in conftest.py; test files import helpers from here and never from
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -232,3 +235,27 @@ class FakeCuda:
         }.items():  # fmt: skip
             monkeypatch.setattr(torch.cuda, name, value)
         monkeypatch.setattr(GraphedStep, "_compute", record_or_run)
+
+
+# Two processes under torchrun -------------------------------------------------------------------
+
+
+def train_under_torchrun(model_dir: str, folder: Path, *flags: str) -> Path:
+    """`train` on the toy data in two CPU processes under torchrun; returns the run store. The
+    test fails here, with the processes' last words, if the command does not succeed."""
+    data = toy(rows=96)
+    csv = folder / "toy.csv"
+    lines = [f"{text},{label[0]}" for text, label in zip(data.texts, data.labels, strict=True)]
+    csv.write_text("text,label\n" + "\n".join(lines) + "\n")
+    models = folder / "models"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        "-m", "bertviz_lib", "--output-dir", str(models), "train", "--data", str(csv),
+        "--model", model_dir, "--lr", "3e-3", "--dropout", "0", "--batch-size", "8",
+        "--device", "cpu", "--json", *flags,
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return models

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bertviz_lib import runs
 from bertviz_lib.train import distributed
-from tests.helpers import ROOT, free_port, toy
+from tests.helpers import train_under_torchrun
 
 
 def test_each_rank_gets_an_equal_disjoint_share_of_the_batches():
@@ -27,25 +23,9 @@ def test_each_rank_gets_an_equal_disjoint_share_of_the_batches():
 def test_two_processes_under_torchrun_train_identical_weights_and_rank_0_writes_the_run(
     tiny_model_dir, tmp_path
 ):
-    data = toy(rows=96)
-    csv = tmp_path / "toy.csv"
-    csv.write_text(
-        "text,label\n"
-        + "".join(
-            f"{text},{label[0]}\n" for text, label in zip(data.texts, data.labels, strict=True)
-        )
+    models = train_under_torchrun(
+        tiny_model_dir, tmp_path, "--epochs", "6", "--run-name", "two-ranks"
     )
-    models = tmp_path / "models"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-        "-m", "bertviz_lib", "--output-dir", str(models), "train", "--data", str(csv),
-        "--model", tiny_model_dir, "--epochs", "6", "--lr", "3e-3", "--dropout", "0",
-        "--batch-size", "8", "--device", "cpu", "--run-name", "two-ranks", "--json",
-    ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
     listed = runs.list_runs(models)
     assert len(listed) == 1  # rank 1 made no folder of its own
     run = listed[0]

@@ -3,10 +3,6 @@ forward passes the steps already make, on the eager and the CUDA-graph paths and
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -19,7 +15,7 @@ from bertviz_lib.train.dynamics import GOLD, PREDICTED, RIGHT, DynamicsRecorder,
 from bertviz_lib.train.fit import fit
 from bertviz_lib.train.graphed_step import GraphedStep
 from bertviz_lib.train.step import train_step
-from tests.helpers import ROOT, FakeCuda, free_port, prepared, tiny_config, toy
+from tests.helpers import FakeCuda, free_port, prepared, tiny_config, train_under_torchrun
 
 CPU = torch.device("cpu")
 
@@ -212,21 +208,7 @@ def test_the_gpu_agreement_check_compares_the_recorded_dynamics_too(tiny_model_d
 
 @pytest.mark.slow  # two processes
 def test_a_run_under_torchrun_maps_every_training_row_of_both_ranks(tiny_model_dir, tmp_path):
-    data = toy(rows=96)
-    csv = tmp_path / "toy.csv"
-    lines = [f"{text},{label[0]}" for text, label in zip(data.texts, data.labels, strict=True)]
-    csv.write_text("text,label\n" + "\n".join(lines) + "\n")
-    models = tmp_path / "models"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-        "-m", "bertviz_lib", "--output-dir", str(models), "train", "--data", str(csv),
-        "--model", tiny_model_dir, "--epochs", "2", "--lr", "3e-3", "--dropout", "0",
-        "--batch-size", "8", "--device", "cpu", "--no-baseline", "--json",
-    ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
+    models = train_under_torchrun(tiny_model_dir, tmp_path, "--epochs", "2", "--no-baseline")
     run = runs.list_runs(models)[0]
     start = next(e for e in run.events() if e["event"] == "start")
     frame = cartography.read(run.path)

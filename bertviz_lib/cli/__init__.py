@@ -1,5 +1,4 @@
-"""Command line: `python -m bertviz_lib train | predict | evaluate | explain | suspects | runs |
-quiz`.
+"""Command line: train, predict, evaluate, explain, suspects, runs, quiz (and the app's worker).
 
 Every mistake a user can make (a missing file, a wrong column, a run that does not exist) ends
 with exit code 2 and one line `error: ...`; tracebacks are for bugs only.

@@ -65,7 +65,8 @@ def read_table(
     """Read an upload with every cell as a string, so labels such as "01" or "1.0" arrive as typed.
 
     `name` (the uploaded file's name) only picks the format; without it the content is sniffed.
-    JSON lists are joined with ";" so a list of labels reads as a multi-label cell.
+    JSON lists are joined with `config.LABEL_DELIMITER`, so a list of labels reads as a
+    multi-label cell.
     """
     return read_frame(source, name, LABEL_DELIMITER)
 

@@ -260,13 +260,18 @@ def model_zip(model_dir: str | Path, calibrated: bool = True) -> bytes:
     from bertviz_lib.report.exports import zip_folder
 
     model_dir = Path(model_dir)
-    if calibrated:
-        return zip_folder(model_dir)
+    if calibrated or model_dir.is_symlink():
+        return zip_folder(model_dir)  # which refuses a linked folder
     from transformers import AutoModelForSequenceClassification
+
+    def links(directory: str, names: list[str]) -> list[str]:
+        """Left out of the copy, as zip_folder leaves them out: a link could point anywhere, and
+        save_pretrained would write through one."""
+        return [name for name in names if (Path(directory) / name).is_symlink()]
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary) / model_dir.name
-        shutil.copytree(model_dir, folder, symlinks=False)
+        shutil.copytree(model_dir, folder, ignore=links)
         model = AutoModelForSequenceClassification.from_pretrained(
             folder, use_safetensors=True, trust_remote_code=False
         )

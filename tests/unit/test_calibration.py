@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 
 import numpy as np
@@ -202,3 +203,18 @@ def test_the_uncalibrated_zip_holds_the_model_as_trained(calibrated_run, tmp_pat
     assert sorted(same.namelist()) == sorted(
         f"{calibrated_run.model_dir.name}/{p.name}" for p in calibrated_run.model_dir.iterdir()
     )
+
+
+def test_the_uncalibrated_zip_neither_follows_nor_writes_through_a_link(calibrated_run, tmp_path):
+    copy = tmp_path / "run" / "model"
+    shutil.copytree(calibrated_run.model_dir, copy)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the zip")
+    (copy / "notes.txt").symlink_to(secret)
+    names = zipfile.ZipFile(io.BytesIO(calibration.model_zip(copy, False))).namelist()
+    assert "model/notes.txt" not in names and "model/config.json" in names
+    assert secret.read_text() == "not for the zip"
+    linked = tmp_path / "linked-model"
+    linked.symlink_to(copy, target_is_directory=True)
+    with pytest.raises(ValueError, match="symbolic link"):
+        calibration.model_zip(linked, False)

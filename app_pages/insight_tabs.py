@@ -105,9 +105,6 @@ def calibration_tab(run: runs.Run, key: str) -> None:
         st.info(markdown_literal(f"No temperature was fitted: {report['skipped']}"))
         return
     temperatures = report["temperatures"]
-    names = run.config.get("label_names") or []
-    if len(names) != len(temperatures):
-        names = [f"output {i + 1}" for i in range(len(temperatures))]
     if "unchanged" in report:
         st.info(report["unchanged"])
     if len(temperatures) == 1:
@@ -118,7 +115,7 @@ def calibration_tab(run: runs.Run, key: str) -> None:
         )
     else:
         st.markdown("**A temperature per label**: each label's logit is divided by its own.")
-        table = pd.DataFrame({"label": names, "temperature": temperatures})
+        table = calibration.temperature_table(report, run.config.get("label_names") or [])
         st.dataframe(exports.neutralised(table), hide_index=True)
     st.caption(
         f"{report['method']}. The validation rows are cut into two random halves; the "
@@ -128,17 +125,7 @@ def calibration_tab(run: runs.Run, key: str) -> None:
     )
     before, after = report["before"], report["after"]
     st.markdown(f"**{calibration.verdict(report)}**")
-    rows = [
-        {"rows": "all (after: each half by the other's temperature)",
-         "ECE before": before["ece"], "ECE after": after["ece"],
-         "log loss before": before["log_loss"], "log loss after": after["log_loss"]},
-        *[{"rows": f"half {i + 1} ({half['rows']} rows)",
-           "ECE before": half["before"]["ece"], "ECE after": half["after"]["ece"],
-           "log loss before": half["before"]["log_loss"],
-           "log loss after": half["after"]["log_loss"]}
-          for i, half in enumerate(report["halves"])],
-    ]  # fmt: skip
-    st.dataframe(exports.neutralised(pd.DataFrame(rows)), hide_index=True)
+    st.dataframe(exports.neutralised(calibration.figures_table(report)), hide_index=True)
     left, right = st.columns(2)
     left.plotly_chart(
         charts.reliability_diagram(before["calibration"], before["ece"], "Before calibration"),

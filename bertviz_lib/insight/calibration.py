@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
@@ -96,6 +97,38 @@ def verdict(report: dict) -> str:
         "the model was already about as calibrated as one temperature can make it on this many "
         "rows, and calibrated and raw probabilities differ little. Either switch setting is fine."
     )
+
+
+def temperature_table(report: dict, label_names: Sequence[str]) -> pd.DataFrame:
+    """Each output's kept temperature, named by its label ("output N" when the names do not
+    match the outputs)."""
+    temperatures = report["temperatures"]
+    names = list(label_names)
+    if len(names) != len(temperatures):
+        names = [f"output {i + 1}" for i in range(len(temperatures))]
+    return pd.DataFrame({"label": names, "temperature": temperatures})
+
+
+def figures_table(report: dict) -> pd.DataFrame:
+    """ECE and log loss before and after: all validation rows (after: each half scored by the
+    other half's temperature), then each half."""
+
+    def row(name: str, before: dict, after: dict) -> dict:
+        return {
+            "rows": name,
+            "ECE before": before["ece"],
+            "ECE after": after["ece"],
+            "log loss before": before["log_loss"],
+            "log loss after": after["log_loss"],
+        }
+
+    halves = [
+        row(f"half {i + 1} ({half['rows']} rows)", half["before"], half["after"])
+        for i, half in enumerate(report["halves"])
+    ]
+    everything = row("all (after: each half by the other's temperature)",
+                     report["before"], report["after"])  # fmt: skip
+    return pd.DataFrame([everything, *halves])
 
 
 def log_loss(problem_type: str, logits: np.ndarray, truth: np.ndarray, temperature) -> float:

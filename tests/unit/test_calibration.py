@@ -218,3 +218,12 @@ def test_the_uncalibrated_zip_neither_follows_nor_writes_through_a_link(calibrat
     linked.symlink_to(copy, target_is_directory=True)
     with pytest.raises(ValueError, match="symbolic link"):
         calibration.model_zip(linked, False)
+
+
+def test_the_temperature_table_names_each_output_by_its_label_or_its_place():
+    report = {"temperatures": [0.8, 1.2]}
+    named = calibration.temperature_table(report, ["joy", "anger"])
+    assert named["label"].tolist() == ["joy", "anger"]
+    assert named["temperature"].tolist() == [0.8, 1.2]
+    unnamed = calibration.temperature_table(report, ["only one name"])
+    assert unnamed["label"].tolist() == ["output 1", "output 2"]

@@ -39,12 +39,12 @@ class Setup:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     steps_per_epoch: int
     total_steps: int
+    dynamics: DynamicsRecorder  # each row's P(gold label) per epoch (dynamics.py)
     micro_batches: int = 1  # raised after an out-of-memory error, kept for the later steps
     cuda_graphs: bool = False  # the steps start on the CUDA-graph path
     cls_only: bool = False  # the last layer computes [CLS] alone while training (cls_only.py)
     cpu_dropout: bool = False  # dropout from cheaper random bits on the CPU (cpu_dropout.py)
     sparse_embedding: SparseEmbeddingGradient | None = None  # on one CPU (sparse_embedding.py)
-    dynamics: DynamicsRecorder | None = None  # each row's P(gold label) per epoch (dynamics.py)
 
 
 def wants_cuda_graphs(config: TrainConfig, device: torch.device, ranks: distributed.Ranks) -> bool:

@@ -57,8 +57,7 @@ def train_step(
     s.optimizer.step()
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
-    if s.dynamics is not None:
-        s.dynamics.record(rows, torch.cat(row_outcomes))
+    s.dynamics.record(rows, torch.cat(row_outcomes))
     return loss
 
 
@@ -85,8 +84,7 @@ def _gradients(
         )
         loss.backward()
         total += loss.detach()
-        if s.dynamics is not None:
-            row_outcomes.append(s.dynamics.outcomes(logits, targets))
+        row_outcomes.append(s.dynamics.outcomes(logits, targets))
     return total, row_outcomes
 
 
@@ -107,7 +105,7 @@ class Stepper:
             self.graphed = GraphedStep(
                 s.network, s.optimizer, s.scheduler, s.loss_fn, config.max_grad_norm,
                 capture=s.device.type == "cuda", on_capture=emit,
-                outcomes=s.dynamics.outcomes if s.dynamics is not None else None,
+                outcomes=s.dynamics.outcomes,
             )  # fmt: skip
 
     def __call__(self, rows: list[int]) -> torch.Tensor:
@@ -129,8 +127,8 @@ class Stepper:
             self.widths, pin=s.device.type == "cuda",
         )  # fmt: skip
         loss = self.graphed(batch, poison(s.scheduler.last_epoch))
-        if s.dynamics is not None:  # the real rows of the graph's static output; fillers dropped
-            s.dynamics.record(rows, self.graphed.row_outcomes(len(rows)))
+        # the real rows of the graph's static output; the fillers are dropped
+        s.dynamics.record(rows, self.graphed.row_outcomes(len(rows)))
         return loss
 
     def _fall_back(self, error: RuntimeError) -> None:

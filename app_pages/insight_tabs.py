@@ -24,7 +24,7 @@ def data_map_tab(run: runs.Run, key: str) -> None:
         st.info(NO_MAP)
         return
     counts = cartography.region_counts(frame)
-    epochs = sum(c.startswith(cartography.EPOCH_PREFIX) for c in frame.columns)
+    epochs = cartography.epochs(frame)
     st.caption(
         f"Each training row by the probability the model gave its label at each of the {epochs} "
         "epochs, read from the training steps themselves (dataset cartography, Swayamdipta et "

@@ -51,6 +51,11 @@ def epoch_column(epoch: int) -> str:
     return f"{EPOCH_PREFIX}{epoch}"
 
 
+def epochs(frame: pd.DataFrame) -> int:
+    """How many epochs a data map holds: one probability column each."""
+    return sum(str(column).startswith(EPOCH_PREFIX) for column in frame.columns)
+
+
 def region(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
     """The region of each row: ambiguous from AMBIGUOUS_VARIABILITY, else easy or hard to learn
     by EASY_CONFIDENCE."""

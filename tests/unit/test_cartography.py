@@ -84,6 +84,7 @@ def test_a_run_folder_keeps_a_map_of_every_training_row(tiny_model_dir, tmp_path
     frame = cartography.read(run.path)
     assert (run.path / files.TRAINING_DYNAMICS).is_file()
     assert sorted(frame[cartography.ROW]) == list(range(len(data.train)))
+    assert cartography.epochs(frame) == 3
     epochs = frame[[cartography.epoch_column(e) for e in (1, 2, 3)]].to_numpy()
     assert np.allclose(frame[cartography.CONFIDENCE], epochs.mean(axis=1))
     assert np.allclose(frame[cartography.VARIABILITY], epochs.std(axis=1))

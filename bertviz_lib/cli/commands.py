@@ -13,7 +13,6 @@ from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.metrics import classification_metrics
 from bertviz_lib.model import backbones
 from bertviz_lib.train import batching, distributed
-from bertviz_lib.train.fit import true_labels
 
 USER_ERRORS = (data.DataError, backbones.BackboneError, FileNotFoundError)
 HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece")
@@ -176,7 +175,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     probabilities = predictor.predict_proba(labelled.texts)
     metrics = classification_metrics(
-        true_labels(labelled),
+        labelled.truth(),
         probabilities,
         predictor.label_names,
         predictor.problem_type,

@@ -41,6 +41,11 @@ class LabelledData:
                 matrix[row, index[name]] = 1.0
         return matrix
 
+    def truth(self) -> np.ndarray:
+        """What metrics and calibration compare predictions with: class ids, or the multi-hot
+        matrix for multi_label."""
+        return self.label_matrix() if self.problem_type == "multi_label" else self.label_ids()
+
     def subset(self, indices: Sequence[int]) -> LabelledData:
         return LabelledData(
             texts=[self.texts[i] for i in indices],

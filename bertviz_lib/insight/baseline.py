@@ -77,12 +77,9 @@ def fit(
             given = model.predict_proba(vectorizer.transform(validation.texts))
             probabilities = np.zeros((len(validation), len(names)))
             probabilities[:, model.classes_] = given  # a class absent from training stays at 0
-    truth = (
-        validation.label_matrix()
-        if validation.problem_type == "multi_label"
-        else validation.label_ids()
+    metrics = classification_metrics(
+        validation.truth(), probabilities, names, train.problem_type, threshold
     )
-    metrics = classification_metrics(truth, probabilities, names, train.problem_type, threshold)
     return Baseline(np.asarray(probabilities), metrics, time.perf_counter() - started)
 
 

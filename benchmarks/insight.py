@@ -38,6 +38,7 @@ from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data import LabelledData, PreparedData
 from bertviz_lib.data.samples import SAMPLES
 from bertviz_lib.insight import baseline, calibration, cartography
+from bertviz_lib.metrics import HEADLINE_METRICS
 from bertviz_lib.model import backbones
 from bertviz_lib.runs.training_run import run_training
 from bertviz_lib.train import batching
@@ -46,7 +47,6 @@ SUBSETS = {  # GoEmotions subsets of single-label rows (see the docstring)
     "goemotions-4": ("admiration", "approval", "gratitude", "amusement"),
     "goemotions-4neg": ("annoyance", "disapproval", "anger", "sadness"),
 }
-HEADLINE = ("accuracy", "macro_f1", "micro_f1", "roc_auc", "log_loss", "ece")
 
 
 def flip_labels(train: LabelledData, share: float, seed: int) -> tuple[LabelledData, np.ndarray]:
@@ -112,10 +112,10 @@ def report(run: runs.Run) -> dict:
         return {key: figures.get(key) for key in ("ece", "log_loss", "accuracy")}
 
     return {
-        "fine_tuned": {key: mine.get(key) for key in HEADLINE if mine.get(key) is not None},
+        "fine_tuned": {key: mine.get(key) for key in HEADLINE_METRICS if mine.get(key) is not None},
         "baseline": {
             key: theirs.get("metrics", {}).get(key)
-            for key in HEADLINE
+            for key in HEADLINE_METRICS
             if theirs.get("metrics", {}).get(key) is not None
         },  # fmt: skip
         "baseline_seconds": theirs.get("seconds"),

@@ -24,6 +24,9 @@ from sklearn.metrics import (
 from bertviz_lib.config import PROBLEM_TYPES
 
 LOG_LOSS_EPS = 1e-7
+# the scores a run is summed up by (CLI lines, the model card, the baseline beside the model);
+# each is present only where its problem type has it
+HEADLINE_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece")
 
 
 def prediction_ids(

@@ -10,12 +10,11 @@ from pathlib import Path
 from bertviz_lib import data, runs
 from bertviz_lib.config import DataConfig, TrainConfig
 from bertviz_lib.data.samples import SAMPLES
-from bertviz_lib.metrics import classification_metrics
+from bertviz_lib.metrics import HEADLINE_METRICS, classification_metrics
 from bertviz_lib.model import backbones
 from bertviz_lib.train import batching, distributed
 
 USER_ERRORS = (data.DataError, backbones.BackboneError, FileNotFoundError)
-HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece")
 
 
 def emit_json(payload: dict) -> None:
@@ -89,7 +88,7 @@ class ProgressBar:
 
 
 def _headline(metrics: dict) -> list[str]:
-    return [f"{key} {metrics[key]:.4f}" for key in HEADLINE if metrics.get(key) is not None]
+    return [f"{key} {metrics[key]:.4f}" for key in HEADLINE_METRICS if metrics.get(key) is not None]
 
 
 def command_train(args: argparse.Namespace, data_config: DataConfig, config: TrainConfig) -> int:

@@ -27,14 +27,13 @@ import numpy as np
 import pandas as pd
 
 from bertviz_lib.data import LabelledData
-from bertviz_lib.metrics import classification_metrics
+from bertviz_lib.metrics import HEADLINE_METRICS, classification_metrics
 from bertviz_lib.runs import files, predictions
 
 DESCRIPTION = "TF-IDF (word 1-2-grams) + logistic regression"
 NGRAM_RANGE = (1, 2)  # word unigrams and bigrams, so "not good" is a feature of its own
 SUBLINEAR_TF = True  # 1 + log(count): a word said five times is not five times the evidence
 MAX_ITER = 1000  # lbfgs iterations; scikit-learn's 100 can stop short on a large vocabulary
-HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece")
 
 
 @dataclass
@@ -119,7 +118,7 @@ def read(folder: str | Path) -> dict:
 def headline(fine_tuned: dict, baseline: dict) -> pd.DataFrame:
     """The headline metrics both have, side by side, with the fine-tuned model's lead."""
     rows = []
-    for key in HEADLINE:
+    for key in HEADLINE_METRICS:
         mine, theirs = fine_tuned.get(key), baseline.get(key)
         if mine is None or theirs is None:
             continue

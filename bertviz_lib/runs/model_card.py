@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bertviz_lib.config import TrainConfig
 from bertviz_lib.data import PreparedData
+from bertviz_lib.metrics import HEADLINE_METRICS
 
 
 def _score(value) -> str:
@@ -39,7 +40,7 @@ def model_card(
         "## Validation metrics of the kept checkpoint",
         f"- kept: epoch {result.best.epoch} (step {result.best.step}), stopped: {result.stopped}",
     ]
-    for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "roc_auc", "log_loss", "ece"):
+    for key in HEADLINE_METRICS:
         if key in metrics:
             lines.append(f"- {key}: {_score(metrics[key])}")
     if baseline and "metrics" in baseline:

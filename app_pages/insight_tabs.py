@@ -111,7 +111,7 @@ def calibration_tab(run: runs.Run, key: str) -> None:
         direction = calibration.effect(temperatures[0])
         st.markdown(
             f"**Temperature {temperatures[0]:.3f}**: the logits are divided by it, which "
-            f"{direction} and leaves the predicted class as it is."
+            f"{direction}; the predicted class stays the same."
         )
     else:
         st.markdown("**A temperature per label**: each label's logit is divided by its own.")

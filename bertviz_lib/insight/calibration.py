@@ -85,6 +85,9 @@ def verdict(report: dict) -> str:
     ece = f"ECE {before['ece']:.3f} → {after['ece']:.3f}"
     loss = f"log loss {before['log_loss']:.3f} → {after['log_loss']:.3f}"
     lower_ece, lower_loss = after["ece"] <= before["ece"], after["log_loss"] <= before["log_loss"]
+    said = "On validation rows it was not fitted on, the temperature"
+    if after["ece"] == before["ece"] and after["log_loss"] == before["log_loss"]:
+        return f"{said} changed nothing ({ece}, {loss})."
     if lower_ece and lower_loss:
         return f"On validation rows it was not fitted on, the temperature helped ({ece}, {loss})."
     if lower_ece or lower_loss:

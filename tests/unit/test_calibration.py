@@ -126,6 +126,8 @@ def test_the_verdict_says_whether_the_held_out_rows_got_better():
     assert "did not help" in said and "0.015 → 0.019" in said
     mixed = {"before": {"ece": 0.05, "log_loss": 0.30}, "after": {"ece": 0.04, "log_loss": 0.31}}
     assert "helped one measure and not the other" in calibration.verdict(mixed)
+    same = {"before": {"ece": 0.18, "log_loss": 0.2}, "after": {"ece": 0.18, "log_loss": 0.2}}
+    assert "changed nothing" in calibration.verdict(same)  # T = 1 on a half: neither helped
 
 
 def test_too_few_validation_rows_keep_the_model_as_it_is():
